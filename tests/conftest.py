@@ -1,0 +1,20 @@
+"""Shared fixtures: a warm grading server for the whole session, and isolated caches."""
+
+import os
+import tempfile
+
+import pytest
+
+# Tests never touch the real user cache or workspace settings.
+os.environ.setdefault("TUTOR_CACHE", tempfile.mkdtemp(prefix="tutor-test-cache-"))
+os.environ.pop("TUTOR_WORKSPACE", None)
+
+
+@pytest.fixture(scope="session")
+def grader():
+    from tutor.grading.runner import GradingServer
+
+    server = GradingServer(timeout=60)
+    server.start()
+    yield server
+    server.close()

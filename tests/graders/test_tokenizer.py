@@ -1,0 +1,55 @@
+"""The tokenizer grader: passes the reference, recognises the stub, fails realistic mistakes."""
+
+import pytest
+
+from tests.graders.helpers import grade_source, mistake_sources, reference_source, stub_source
+
+EX = "tokenizer"
+
+
+def test_reference_passes(grader):
+    r = grade_source(grader, EX, reference_source(EX))
+    assert r.status == "passed", r.summary()
+
+
+def test_stub_is_not_started(grader):
+    r = grade_source(grader, EX, stub_source(EX))
+    assert r.status == "not_started", r.summary()
+    assert "NotImplementedError" in r.failure_text(), r.summary()
+
+
+@pytest.mark.parametrize("key", [k for k, _ in mistake_sources(EX)])
+def test_declared_mistake_is_diagnosed(grader, key):
+    src = dict(mistake_sources(EX))[key]
+    r = grade_source(grader, EX, src)
+    assert r.status == "failed" and r.diagnosed(key), r.summary()
+
+
+_REF = reference_source(EX)
+WRONG = {
+    # Splitting on whitespace only: punctuation stays glued to words.
+    "split-on-spaces-only": _REF.replace(
+        "def build_vocab(text):\n", "def build_vocab(text):\n    split_text = str.split\n"
+    ),
+    # Unknown words raise KeyError instead of mapping to <|unk|>.
+    "unknown-raises": _REF.replace("self.str_to_int.get(p, unk)", "self.str_to_int[p]"),
+    # Only ids of the vocabulary's tokens, special tokens forgotten.
+    "no-special-tokens": _REF.replace("    tokens.extend(SPECIAL_TOKENS)  # they get the last two ids\n", ""),
+    # Ids start at 1.
+    "ids-from-one": _REF.replace("enumerate(tokens)}", "enumerate(tokens, start=1)}"),
+    # decode joins without spaces.
+    "join-without-spaces": _REF.replace('text = " ".join(', 'text = "".join('),
+}
+
+
+@pytest.mark.parametrize("name", sorted(WRONG))
+def test_hand_written_mistake_fails(grader, name):
+    assert WRONG[name] != _REF, "the mistake did not change the reference"
+    r = grade_source(grader, EX, WRONG[name])
+    assert r.status == "failed", r.summary()
+    assert r.failure_text(), r.summary()
+
+
+def test_unknown_words_message_names_the_word(grader):
+    r = grade_source(grader, EX, WRONG["unknown-raises"])
+    assert "KeyError" in r.failure_text() and "whales" in r.failure_text(), r.summary()
