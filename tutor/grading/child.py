@@ -9,7 +9,6 @@ This module runs in a forked child; it never touches the UI and never writes pro
 from __future__ import annotations
 
 import importlib
-import importlib.abc
 import importlib.util
 import os
 import sys
@@ -20,47 +19,23 @@ from pathlib import Path
 
 from tutor import curriculum as curriculum_mod
 from tutor import paths
+from tutor.assemble import install_exercises_mapping, reference_mapping
 from tutor.grading.results import CheckResult, ExerciseResult
 
 PYTEST_INI = Path(__file__).with_name("pytest.ini")
 
 
-# -- import mapping ---------------------------------------------------------------------------------------
-class ExercisesFinder(importlib.abc.MetaPathFinder):
-    """Resolves `exercises` and `exercises.<name>` to chosen files (the learner's or the reference's).
-
-    Installed first on sys.meta_path, so it wins over a real `exercises/` folder on sys.path.
-    """
-
-    def __init__(self, mapping: dict[str, Path]):
-        self.mapping = dict(mapping)
-
-    def find_spec(self, fullname, path=None, target=None):
-        if fullname == "exercises":
-            spec = importlib.util.spec_from_loader("exercises", loader=None, is_package=True)
-            spec.submodule_search_locations = []
-            return spec
-        if fullname.startswith("exercises."):
-            name = fullname.split(".", 1)[1]
-            file = self.mapping.get(name)
-            if file is None:
-                return None
-            return importlib.util.spec_from_file_location(fullname, file)
-        return None
-
-
-def install_exercises_mapping(mapping: dict[str, Path]) -> ExercisesFinder:
-    """Make `import exercises.X` load `mapping[X]`; forget any `exercises` modules imported before."""
-    for name in [m for m in sys.modules if m == "exercises" or m.startswith("exercises.")]:
-        del sys.modules[name]
-    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, ExercisesFinder)]
-    finder = ExercisesFinder(mapping)
-    sys.meta_path.insert(0, finder)
-    return finder
-
-
-def reference_mapping() -> dict[str, Path]:
-    return {p.stem: p for p in paths.solutions_dir().glob("*.py") if p.stem != "__init__"}
+# -- loading ------------------------------------------------------------------------------------------
+def load_check_module(path: Path) -> types.ModuleType:
+    """Import a check module by path, under the name pytest will look it up by (tutor.checks.<stem>)."""
+    name = f"tutor.checks.{path.stem}"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def load_module_from_source(name: str, source: str, filename: str) -> types.ModuleType:
@@ -184,7 +159,7 @@ def run_exercise(exercise_id: str, learner_file: Path, mode: str = "isolated") -
 
     # 2. The check module, the reference and the known mistakes, before any learner code.
     try:
-        check_module = importlib.import_module(f"tutor.checks.{ex.check.removesuffix('.py')}")
+        check_module = load_check_module(ex.check_path)
         suite = check_module.suite
         ref_source = ex.solution_path.read_text(encoding="utf-8")
         reference = load_module_from_source(f"_tutor_reference_{ex.module_name}", ref_source, str(ex.solution_path))

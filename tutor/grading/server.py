@@ -104,9 +104,17 @@ def grade_forked(exercise: str, file: str, timeout: float = 60.0, memory_mb: int
             if memory_mb:
                 limit = _vm_size_bytes() + memory_mb * 1024 * 1024
                 resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-            from tutor.grading.child import run_exercise
+            try:
+                from tutor.grading.child import run_exercise
 
-            result = run_exercise(exercise, Path(file))
+                result = run_exercise(exercise, Path(file))
+            except Exception:
+                import traceback
+
+                from tutor.grading.results import ExerciseResult
+
+                result = ExerciseResult(exercise, "error", message="Grader error (a bug in tutor, not in your "
+                                        "code):\n" + traceback.format_exc(limit=6))
             data = json.dumps(result.to_wire()).encode()
             with os.fdopen(res_w, "wb") as f:
                 f.write(data)
@@ -174,7 +182,7 @@ def grade_forked(exercise: str, file: str, timeout: float = 60.0, memory_mb: int
         msg = (f"The Python process running your code ended (exit code {code}) before grading finished. "
                "Does your module call os._exit() or exit the process some other way?")
         if code == 70:
-            msg = "The grader crashed while reporting (probably out of memory)."
+            msg = "The grader crashed while reporting its result (out of memory?)."
     return ExerciseResult(exercise, "crashed", duration_s=elapsed, message=msg, output=output).to_wire()
 
 
