@@ -70,8 +70,16 @@ class GradingServer:
     # -- grading ----------------------------------------------------------------------------------------
     def grade_file(self, exercise_id: str, file: Path, timeout: float | None = None) -> ExerciseResult:
         """Grade `file` as the learner's version of `exercise_id`."""
-        request = {"exercise": exercise_id, "file": str(Path(file).resolve()),
-                   "timeout": timeout or self.timeout, "memory_mb": self.memory_mb}
+        return self._request({"exercise": exercise_id, "file": str(Path(file).resolve()),
+                              "timeout": timeout or self.timeout, "memory_mb": self.memory_mb})
+
+    def grade_assembly(self, workspace_root: Path, timeout: float | None = None) -> ExerciseResult:
+        """Check that the learner's modules in a workspace work together as one GPT."""
+        return self._request({"kind": "assembly", "exercise": "assembled", "file": str(Path(workspace_root).resolve()),
+                              "timeout": timeout or self.timeout, "memory_mb": self.memory_mb})
+
+    def _request(self, request: dict) -> ExerciseResult:
+        exercise_id = request["exercise"]
         with self._lock:
             for attempt in range(2):
                 self.start()

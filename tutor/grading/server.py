@@ -83,7 +83,21 @@ def _vm_size_bytes() -> int:
     return 0
 
 
-def grade_forked(exercise: str, file: str, timeout: float = 60.0, memory_mb: int = 4096) -> dict:
+def _run_job(kind: str, exercise: str, file: str):
+    """The work a child does: grade one exercise, or (kind "assembly") check a workspace's assembled model."""
+    if kind == "assembly":
+        from tutor.assemble import assemble
+        from tutor.grading.assembly import run_assembly
+        from tutor.workspace import Workspace
+
+        return run_assembly(assemble(Workspace(Path(file)), only_passed=False).mapping)
+    from tutor.grading.child import run_exercise
+
+    return run_exercise(exercise, Path(file))
+
+
+def grade_forked(exercise: str, file: str, timeout: float = 60.0, memory_mb: int = 4096,
+                 kind: str = "exercise") -> dict:
     """Fork a child that grades `exercise` from `file`; supervise it; return the result as wire data."""
     from tutor.grading.results import ExerciseResult
 
@@ -105,9 +119,7 @@ def grade_forked(exercise: str, file: str, timeout: float = 60.0, memory_mb: int
                 limit = _vm_size_bytes() + memory_mb * 1024 * 1024
                 resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
             try:
-                from tutor.grading.child import run_exercise
-
-                result = run_exercise(exercise, Path(file))
+                result = _run_job(kind, exercise, file)
             except Exception:
                 import traceback
 
@@ -200,7 +212,7 @@ def serve(stdin=None, stdout=None) -> None:
         try:
             req = json.loads(line)
             data = grade_forked(req["exercise"], req["file"], float(req.get("timeout", 60)),
-                                int(req.get("memory_mb", 4096)))
+                                int(req.get("memory_mb", 4096)), req.get("kind", "exercise"))
         except Exception as e:  # a bad request must not kill the server
             data = {"id": str(req.get("exercise", "?")) if isinstance(req, dict) else "?", "status": "error",
                     "checks": [], "duration_s": 0.0, "message": f"Grader error: {type(e).__name__}: {e}",
