@@ -57,8 +57,6 @@ def run_assembly(learner_mapping: dict[str, Path]) -> ExerciseResult:
 
     import torch
 
-    torch.set_num_threads(1)  # tiny model: threads only add overhead
-
     from tutor.assemble import install_exercises_mapping, reference_mapping
     from tutor.grading.framework import CheckFailed, compare_values, copy_params
 
