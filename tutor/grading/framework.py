@@ -237,6 +237,13 @@ def compare_values(expected: Any, got: Any, atol: float = 1e-5, rtol: float = 1e
         close = _isclose(g, e, rtol=rtol, atol=atol, equal_nan=True)
         if bool(close.all()) and bool(same_nan.all()):
             return None
+        nan_got = torch.isnan(g) & ~torch.isnan(e)
+        if bool(nan_got.any()):
+            pos = tuple(int(i) for i in torch.nonzero(nan_got)[0])
+            return (f"Your output contains NaN{at} ({int(nan_got.sum())} of {e.numel()} entries, first at index "
+                    f"{pos}); the reference has a number there. NaN usually comes from a softmax over a row "
+                    f"that is all -inf, a division by zero, or the square root of a negative number.\n"
+                    f"  expected: {describe_tensor(expected)}\n  got:      {describe_tensor(got)}")
         diff = (g - e).abs().nan_to_num(float("inf"))
         idx = int(diff.flatten().argmax())
         pos = tuple(int(i) for i in torch.unravel_index(torch.tensor(idx), e.shape)) if e.dim() else ()

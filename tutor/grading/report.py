@@ -26,12 +26,16 @@ def print_result(console: Console, r: ExerciseResult) -> None:
         console.print("  " + escape(r.message).replace("\n", "\n  "))
     if r.status == "not_started":
         return  # every check says the same thing: the message above is enough
+    shown: set[str] = set()
     for c in r.checks:
         if c.passed:
             console.print(f"  [green]✔[/] {escape(c.name)}")
         else:
             console.print(f"  [red]✘ {escape(c.name)}[/]")
-            if c.message:
+            if c.message in shown:  # one cause often fails several checks: say it once
+                console.print("      [dim](same problem as above)[/]")
+            elif c.message:
+                shown.add(c.message)
                 console.print("      " + escape(c.message).replace("\n", "\n      "))
     if r.output and r.status != "passed":
         console.print("  [dim]Your code printed:[/]")
