@@ -8,8 +8,10 @@ This module runs in a forked child; it never touches the UI and never writes pro
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
+import io
 import os
 import sys
 import time
@@ -174,7 +176,9 @@ def run_exercise(exercise_id: str, learner_file: Path, mode: str = "isolated") -
             mistakes[m.key] = load_module_from_source(
                 f"_tutor_mistake_{ex.module_name}_{m.key.replace('-', '_')}", m.apply(ref_source),
                 f"<mistake {m.key}>")
-        suite.prepare(reference, mistakes)
+        # What the reference prints while expected values are computed is not the learner's output.
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            suite.prepare(reference, mistakes)
     except Exception:
         return done("error", "Grader error (a bug in tutor, not in your code):\n" + traceback.format_exc(limit=4))
 
