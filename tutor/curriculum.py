@@ -147,5 +147,4 @@ def parse_curriculum(text: str, check_files: bool = True, skip_incomplete: bool 
 @lru_cache(maxsize=1)
 def load() -> Curriculum:
     """The course's curriculum (validated once per process)."""
-    # DEV-ONLY leniency while exercises are being written; made strict before release.
-    return parse_curriculum(CURRICULUM_FILE.read_text(encoding="utf-8"), skip_incomplete=True)
+    return parse_curriculum(CURRICULUM_FILE.read_text(encoding="utf-8"))
