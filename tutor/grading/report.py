@@ -17,6 +17,10 @@ STATUS_STYLE = {
 }
 
 
+KNOWN_MISTAKE = "This looks like a known mistake:"
+MAX_DETAILED = 3  # failing checks shown in full; the rest get their first line
+
+
 def print_result(console: Console, r: ExerciseResult) -> None:
     icon, color, word = STATUS_STYLE.get(r.status, ("?", "white", r.status))
     n_pass = sum(c.passed for c in r.checks)
@@ -26,17 +30,33 @@ def print_result(console: Console, r: ExerciseResult) -> None:
         console.print("  " + escape(r.message).replace("\n", "\n  "))
     if r.status == "not_started":
         return  # every check says the same thing: the message above is enough
+    # One cause usually fails several checks: name the diagnosed mistake once, up front.
+    diagnoses: dict[str, tuple[str, str | None]] = {}
+    for c in r.checks:
+        if not c.passed and c.diagnosis and c.diagnosis not in diagnoses:
+            line = next((ln for ln in c.message.splitlines() if ln.startswith(KNOWN_MISTAKE)), "")
+            diagnoses[c.diagnosis] = (line.removeprefix(KNOWN_MISTAKE).strip(), c.lesson)
+    for description, lesson in diagnoses.values():
+        console.print(f"  [bold yellow]Likely mistake:[/] {escape(description)}")
+        if lesson:
+            console.print(f"  [bold yellow]Read:[/] {lesson}")
     shown: set[str] = set()
+    details = 0
     for c in r.checks:
         if c.passed:
             console.print(f"  [green]✔[/] {escape(c.name)}")
-        else:
-            console.print(f"  [red]✘ {escape(c.name)}[/]")
-            if c.message in shown:  # one cause often fails several checks: say it once
-                console.print("      [dim](same problem as above)[/]")
-            elif c.message:
-                shown.add(c.message)
-                console.print("      " + escape(c.message).replace("\n", "\n      "))
+            continue
+        console.print(f"  [red]✘ {escape(c.name)}[/]")
+        text = "\n".join(ln for ln in c.message.splitlines()
+                         if not (c.diagnosis and (ln.startswith(KNOWN_MISTAKE) or ln.strip().startswith("Read:"))))
+        if text in shown:
+            console.print("      [dim](same problem as above)[/]")
+        elif details >= MAX_DETAILED:
+            console.print("      " + escape(text.splitlines()[0] if text else ""))
+        elif text:
+            shown.add(text)
+            details += 1
+            console.print("      " + escape(text).replace("\n", "\n      "))
     if r.output and r.status != "passed":
         console.print("  [dim]Your code printed:[/]")
         console.print("  [dim]" + escape(r.output.strip()[-1500:]).replace("\n", "\n  ") + "[/]")
