@@ -109,3 +109,9 @@ def test_zero_collected_checks_is_a_grader_error(tmp_path):
     data = json.loads(out.stdout.strip().splitlines()[-1])
     assert data["status"] == "error", out.stdout + out.stderr
     assert "no checks ran" in data["message"], data
+
+
+def test_memory_is_capped(grader):
+    r = grade_source(grader, EX, REF + "\nhog = bytearray(16 * 1024**3)\n")
+    assert r.status == "error", r.summary()
+    assert "more memory" in r.message, r.summary()

@@ -196,6 +196,8 @@ def run_exercise(exercise_id: str, learner_file: Path, mode: str = "isolated") -
         if isinstance(e, KeyboardInterrupt):
             raise
         msg, _ = describe_exception(e, str(learner_file))
+        if isinstance(e, MemoryError):
+            msg = "it asked for more memory than grading allows (a few GB); is something far too large?"
         if isinstance(e, SystemExit):
             msg = f"exercises/{ex.module} called sys.exit() while being imported; remove that call."
         return done("error", f"exercises/{ex.module} could not be imported.\n{msg}")
