@@ -27,10 +27,14 @@ class GradingServer:
         self.timeout = timeout
         self.memory_mb = memory_mb
         self._proc: subprocess.Popen | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # start() is called with it held, too
 
     # -- lifecycle -------------------------------------------------------------------------------------
     def start(self) -> None:
+        with self._lock:
+            self._start()
+
+    def _start(self) -> None:
         if self._proc and self._proc.poll() is None:
             return
         env = dict(os.environ)

@@ -40,6 +40,33 @@ def warm_up() -> None:
         tiktoken.get_encoding("gpt2")  # loaded once here, inherited by every child
     except Exception:
         pass
+    _preload_pytest_plugins()
+    freeze_heap()
+
+
+def _preload_pytest_plugins() -> None:
+    """pytest imports its built-in plugins on every run; import them once here instead (~0.2 s a child)."""
+    import importlib
+
+    import _pytest.config
+
+    for name in _pytest.config.default_plugins:
+        try:
+            importlib.import_module(f"_pytest.{name}")
+        except ImportError:
+            pass
+
+
+def freeze_heap() -> None:
+    """Move everything imported so far out of the garbage collector's sight.
+
+    A forked child would otherwise walk torch's whole object graph on each collection (0.1 s each), and
+    touching those objects copies their memory pages.
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()
 
 
 class _Drain(threading.Thread):
@@ -208,6 +235,8 @@ def deep_warm_up() -> None:
     """
     import torch._dynamo  # noqa: F401
     import torch.optim  # noqa: F401
+
+    freeze_heap()
 
 
 def _requests(fd: int, idle_hook, idle_after: float = 1.0):

@@ -10,10 +10,14 @@ DEBOUNCE_MS = 300
 POLL_S = 0.5
 
 
-def _poll(file: Path) -> Iterator[None]:
+def _poll(file: Path, stop_event=None) -> Iterator[None]:
     last = file.stat().st_mtime_ns if file.exists() else 0
-    while True:
-        time.sleep(POLL_S)
+    while not (stop_event is not None and stop_event.is_set()):
+        if stop_event is not None:
+            if stop_event.wait(POLL_S):
+                return
+        else:
+            time.sleep(POLL_S)
         now = file.stat().st_mtime_ns if file.exists() else 0
         if now != last:
             time.sleep(DEBOUNCE_MS / 1000)  # let the editor finish writing
@@ -38,4 +42,4 @@ def watch_file(file: Path, force_polling: bool = False, stop_event=None) -> Iter
             yield f"File events are not available ({e}); checking for changes every {POLL_S} s instead."
     else:
         yield f"Polling for changes every {POLL_S} s."
-    yield from _poll(file)
+    yield from _poll(file, stop_event)
