@@ -1,0 +1,143 @@
+"""SVG snapshots of the screens whose look matters, at fixed sizes, with the frozen fixture course.
+
+Update after an intended change with `python -m pytest tests/ui/test_snapshots.py --snapshot-update`, then look
+at the SVGs in tests/ui/__snapshots__/ before committing them.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from textual.widgets import Input
+
+from tutor.grading.results import CheckResult, ExerciseResult
+from tutor.progress import ProgressStore
+from tutor.ui.app import make_app
+from tutor.ui.messages import RunEvent
+from tutor.ui.widgets.lesson_viewer import LessonViewer
+from tutor.workspace import init_workspace
+
+from .conftest import wait_until
+
+# The workspace path is on screen, so it must be the same on every machine.
+SNAP_ROOT = Path("/tmp/tutor-ui-snapshots")
+
+
+@pytest.fixture
+def snap_workspace(course):
+    shutil.rmtree(SNAP_ROOT, ignore_errors=True)
+    SNAP_ROOT.mkdir(parents=True)
+    ws = init_workspace(SNAP_ROOT / "gpt-workspace")
+    store = ProgressStore(ws.state_dir)
+    store.record_grade("tokenizer", "passed")
+    store.use_hint("tokenizer", 3)
+    store.record_grade("embeddings", "failed")
+    store.record("visited", "embeddings")
+    yield ws
+    shutil.rmtree(SNAP_ROOT, ignore_errors=True)
+
+
+async def steady(pilot) -> None:
+    """Freeze what changes by itself: the grader's warm-up label, blinking cursors."""
+    app = pilot.app
+    app.grader_state = "ready"
+    for field in app.screen.query(Input):
+        field.cursor_blink = False
+    await pilot.pause()
+
+
+def app_for(ws, **kw):
+    return make_app(ws, start_grader=False, watch_fn=_no_watch, **kw)
+
+
+def _no_watch(file, force_polling=False, stop_event=None):
+    stop_event.wait()
+    return
+    yield
+
+
+def test_learn_80x24(snap_workspace, snap_compare):
+    assert snap_compare(app_for(snap_workspace), terminal_size=(80, 24), run_before=steady)
+
+
+def test_learn_light_theme(snap_workspace, snap_compare):
+    async def light(pilot):
+        pilot.app.theme = "textual-light"
+        await steady(pilot)
+
+    assert snap_compare(app_for(snap_workspace), terminal_size=(80, 24), run_before=light)
+
+
+async def _open_lesson(pilot, exercise_id="tokenizer"):
+    app = pilot.app
+    app.open_lesson(exercise_id)
+    await wait_until(pilot, lambda: app.screen.query(LessonViewer), what="the lesson screen")
+    viewer = app.screen.query_one(LessonViewer)
+    await wait_until(pilot, lambda: "The exercise" in viewer.document.source, what="the lesson text")
+    await pilot.pause(0.2)
+
+
+def test_lesson_with_a_hint_80x24(snap_workspace, snap_compare):
+    async def lesson(pilot):
+        await _open_lesson(pilot, "embeddings")
+        await pilot.press("h")
+        await steady(pilot)
+
+    assert snap_compare(app_for(snap_workspace), terminal_size=(80, 24), run_before=lesson)
+
+
+def test_lesson_with_contents_large(snap_workspace, snap_compare):
+    async def lesson(pilot):
+        await _open_lesson(pilot, "tokenizer")
+        await steady(pilot)
+
+    assert snap_compare(app_for(snap_workspace), terminal_size=(140, 40), run_before=lesson)
+
+
+DIAGNOSED = ExerciseResult(
+    id="tokenizer", status="failed", duration_s=0.42,
+    checks=[
+        CheckResult("build_vocab gives sorted tokens, then <|endoftext|> and <|unk|>", True,
+                    lesson="lessons/01-tokenizer.md#building-the-vocabulary"),
+        CheckResult("encode maps unknown words to <|unk|>", False,
+                    message="Expected 29 items, got 15.\n  expected: [11, 17, 13, 33, 2]\n  got:      [11, 17, 13, 2]\n"
+                            "This looks like a known mistake: Unknown words are dropped instead of becoming <|unk|>.\n"
+                            "  Read: lessons/01-tokenizer.md#special-tokens",
+                    diagnosis="no-unk", lesson="lessons/01-tokenizer.md#special-tokens"),
+        CheckResult("decode turns ids back into text with punctuation attached", True,
+                    lesson="lessons/01-tokenizer.md#encoding"),
+    ])
+
+
+def test_grade_with_a_diagnosed_mistake(snap_workspace, snap_compare):
+    async def grade(pilot):
+        app = pilot.app
+        app.exercise_id = "tokenizer"
+        await pilot.press("2")
+        app.result = DIAGNOSED
+        await steady(pilot)
+
+    assert snap_compare(app_for(snap_workspace), terminal_size=(80, 24), run_before=grade)
+
+
+def test_train_with_a_loss_curve(snap_workspace, snap_compare):
+    async def train(pilot):
+        app = pilot.app
+        await pilot.press("3")
+        await pilot.pause()
+        screen = app.screen
+        screen.post_message(RunEvent({"event": "start", "run": "pretrain", "out": "x", "device": "cpu",
+                                      "filled_in": ["training"], "total_steps": 200}))
+        for step in range(10, 110, 10):
+            screen.post_message(RunEvent({"event": "eval", "step": step, "train_loss": 9.0 / step ** 0.4,
+                                          "val_loss": 9.4 / step ** 0.38, "tokens_seen": step * 512}))
+        screen.post_message(RunEvent({"event": "progress", "epoch": 1, "step": 100, "total_steps": 200,
+                                      "tokens_seen": 51200, "tokens_per_s": 12800.0, "eta_s": 4.0}))
+        screen.post_message(RunEvent({"event": "sample", "step": 100,
+                                      "text": "Every effort moves you toward the lighthouse, and the keeper"}))
+        await pilot.pause(0.6)  # the plot and the numbers redraw on a short timer
+        await steady(pilot)
+
+    assert snap_compare(app_for(snap_workspace), terminal_size=(80, 24), run_before=train)

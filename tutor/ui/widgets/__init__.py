@@ -1,0 +1,1 @@
+"""Reusable widgets of the tutor app, one per module."""
