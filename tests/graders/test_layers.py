@@ -2,27 +2,9 @@
 
 import pytest
 
-from tests.graders.helpers import grade_source, mistake_sources, reference_source, stub_source
+from tests.graders.helpers import grade_source, reference_source
 
 EX = "layers"
-
-
-def test_reference_passes(grader):
-    r = grade_source(grader, EX, reference_source(EX))
-    assert r.status == "passed", r.summary()
-
-
-def test_stub_is_not_started(grader):
-    r = grade_source(grader, EX, stub_source(EX))
-    assert r.status == "not_started", r.summary()
-    assert "NotImplementedError" in r.failure_text(), r.summary()
-
-
-@pytest.mark.parametrize("key", [k for k, _ in mistake_sources(EX)])
-def test_declared_mistake_is_diagnosed(grader, key):
-    src = dict(mistake_sources(EX))[key]
-    r = grade_source(grader, EX, src)
-    assert r.status == "failed" and r.diagnosed(key), r.summary()
 
 
 _REF = reference_source(EX)

@@ -22,7 +22,7 @@ from pathlib import Path
 from tutor import curriculum as curriculum_mod
 from tutor import paths
 from tutor.assemble import install_exercises_mapping, reference_mapping
-from tutor.grading.results import CheckResult, ExerciseResult
+from tutor.grading.results import KNOWN_MISTAKE, CheckResult, ExerciseResult
 
 PYTEST_INI = Path(__file__).with_name("pytest.ini")
 
@@ -276,6 +276,9 @@ class _Plugin:
                 exc = call.excinfo.value
                 msg, not_impl = describe_exception(exc, self.learner_file, title)
                 diag = getattr(exc, "diagnosis", None)
+                known = next((m for m in self.suite.mistakes if m.key == diag), None)
+                if known and KNOWN_MISTAKE not in msg:  # a property check that named a mistake itself
+                    msg += f"\n{KNOWN_MISTAKE} {known.description}"
                 link = self._link(name, diag)
                 if link and not not_impl:
                     msg += f"\n  Read: {link}"

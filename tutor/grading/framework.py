@@ -26,6 +26,8 @@ from typing import Any, Callable
 
 import torch
 
+from tutor.grading.results import KNOWN_MISTAKE
+
 # Bound at import time, before any learner code runs, so patching torch cannot change a comparison.
 _allclose = torch.allclose
 _isclose = torch.isclose
@@ -164,7 +166,7 @@ class Suite:
             if self._contradicted(mistake, learner):
                 continue
             raise CheckFailed(
-                f"{problem}\nThis looks like a known mistake: {mistake.description}",
+                f"{problem}\n{KNOWN_MISTAKE} {mistake.description}",
                 diagnosis=mistake.key,
             )
         raise CheckFailed(problem)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.markup import escape
 
-from tutor.grading.results import ExerciseResult
+from tutor.grading.results import KNOWN_MISTAKE, ExerciseResult
 
 STATUS_STYLE = {
     "passed": ("✔", "green", "passed"),
@@ -17,7 +17,6 @@ STATUS_STYLE = {
 }
 
 
-KNOWN_MISTAKE = "This looks like a known mistake:"
 MAX_DETAILED = 3  # failing checks shown in full; the rest get their first line
 
 

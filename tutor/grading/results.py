@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+# A diagnosed failure's message carries this prefix before the mistake's description.
+KNOWN_MISTAKE = "This looks like a known mistake:"
+
 STATUSES = ("passed", "failed", "not_started", "error", "timeout", "crashed")
 
 

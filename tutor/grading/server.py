@@ -153,8 +153,6 @@ def grade_forked(exercise: str, file: str, timeout: float = 60.0, memory_mb: int
             except Exception:
                 import traceback
 
-                from tutor.grading.results import ExerciseResult
-
                 result = ExerciseResult(exercise, "error", message="Grader error (a bug in tutor, not in your "
                                         "code):\n" + traceback.format_exc(limit=6))
             data = json.dumps(result.to_wire()).encode()
