@@ -309,6 +309,12 @@ def watch(
         console.print("\nStopped watching.")
 
 
+from tutor.runs.cli import download as _download, run_app  # noqa: E402  (light: runs import torch lazily)
+
+app.add_typer(run_app, name="run")
+app.command("download")(_download)
+
+
 def main() -> None:
     app()
 

@@ -1,0 +1,194 @@
+"""`tutor run …` and `tutor download`: parse options, build a frozen config, call the run, render its events.
+
+Thin: no training logic here, and no torch at import (the domain modules import it when they run).
+With `--events` a run prints one JSON object per line on stdout and nothing else (anything the learner's
+code prints goes to stderr); without it, rich progress.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import traceback
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+run_app = typer.Typer(
+    help="Train and use your GPT: every run uses your modules where they pass, and says which it filled in.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+console = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+WorkspaceOpt = typer.Option(None, "--workspace", "-w", help="Workspace folder (default: $TUTOR_WORKSPACE, "
+                            "else the nearest folder above the current one that holds .tutor/).")
+DeviceOpt = typer.Option("auto", "--device", help="auto (cuda, then mps, then cpu) | cpu | cuda | mps.")
+EventsOpt = typer.Option(False, "--events", help="Print one JSON event per line on stdout (for programs).")
+ReferenceOpt = typer.Option(False, "--reference", help="Use the reference solution for every module.")
+
+
+def _usage(message: str) -> None:
+    err.print(f"[bold red]Error:[/] {escape(message)}")
+    raise typer.Exit(2)
+
+
+def _find_workspace(explicit: Optional[Path]):
+    from tutor.workspace import WorkspaceError, find_workspace
+
+    try:
+        return find_workspace(explicit)
+    except WorkspaceError as e:
+        _usage(str(e))
+
+
+def _run(domain, cfg, emit_console, events: bool, **kwargs) -> object:
+    """Call `domain(cfg, emit, **kwargs)`; turn failures into an `error` event or a message, and an exit code."""
+    from tutor.runs.common import RunError, where_it_failed
+    from tutor.runs.events import JsonLines, event
+
+    if events:
+        emit = JsonLines(sys.stdout)
+        redirect = contextlib.redirect_stdout(sys.stderr)  # stray prints must not break the JSON stream
+    else:
+        emit = emit_console
+        redirect = contextlib.nullcontext()
+
+    def fail(message: str, code: int = 1) -> None:
+        emit(event("error", message=message))  # the console renderer stops its progress bar
+        if not events:
+            err.print(f"[bold red]Error:[/] {escape(message)}")
+        raise typer.Exit(code)
+
+    try:
+        with redirect:
+            return domain(cfg, emit, **kwargs)
+    except RunError as e:
+        fail(str(e))
+    except KeyboardInterrupt:
+        fail("Interrupted before the run started.", 130)
+    except Exception as e:  # the learner's code can fail in any way: say where, keep the traceback on stderr
+        where = where_it_failed(e, _last_assembly())
+        traceback.print_exc(file=sys.stderr)
+        fail(f"{type(e).__name__}: {e}" + (f" (raised in {where})" if where else ""))
+
+
+def _last_assembly():
+    """The assembly the run installed (found through the import hook), for naming the failing file."""
+    from tutor.assemble import Assembly, ExercisesFinder
+
+    for finder in sys.meta_path:
+        if isinstance(finder, ExercisesFinder):
+            return Assembly(finder.mapping, (), ())
+    return None
+
+
+@run_app.command()
+def pretrain(
+    data: Optional[str] = typer.Option(None, "--data", help="builtin (stories that ship with tutor; the default), "
+                                       "verdict (downloaded once, verified), or the path of a UTF-8 text file."),
+    config: Optional[str] = typer.Option(None, "--config", help="Model size: tiny (default) | small | gpt2-124M."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Passes over the training text."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Windows per optimizer step."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="AdamW learning rate."),
+    device: str = DeviceOpt,
+    out: Optional[Path] = typer.Option(None, "--out",
+                                       help="Run folder (default .tutor/runs/pretrain-<config>-<time>)."),
+    resume: Optional[Path] = typer.Option(None, "--resume",
+                                          help="Continue a stopped run (its checkpoint.pt or folder)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (default 123): same seed, same run."),
+    eval_freq: Optional[int] = typer.Option(None, "--eval-freq", help="Evaluate, sample and checkpoint every N "
+                                            "steps (after steps 1, 1+N, …, as train_model_simple does)."),
+    eval_iter: Optional[int] = typer.Option(None, "--eval-iter", help="Batches per loss estimate."),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop after N optimizer steps in all."),
+    sample_prompt: Optional[str] = typer.Option(None, "--sample-prompt", help="Text the samples continue."),
+    sample_tokens: Optional[int] = typer.Option(None, "--sample-tokens",
+                                                help="Tokens per sample at each evaluation (default 30; 0: none)."),
+    compile_model: bool = typer.Option(False, "--compile", help="torch.compile the model (useful on CUDA)."),
+    reference: bool = ReferenceOpt,
+    events: bool = EventsOpt,
+    workspace: Optional[Path] = WorkspaceOpt,
+) -> None:
+    """Pretrain your GPT on a text: live loss, samples, a loss plot, metrics.json and checkpoints.
+
+    Ctrl-C saves a checkpoint and stops; [bold]--resume[/] continues exactly where it stopped.
+    """
+    from tutor.runs.configs import PRESETS
+
+    if config is not None and config not in PRESETS:
+        _usage(f"--config {config}: choose one of {', '.join(PRESETS)}.")
+    if device not in ("auto", "cpu", "cuda", "mps") and not device.startswith("cuda:"):
+        _usage(f"--device {device}: choose auto, cpu, cuda or mps.")
+    ws = _find_workspace(workspace)
+    from tutor.runs.pretrain import PretrainConfig, pretrain as run_pretrain
+    from tutor.runs.render import PretrainConsole
+
+    cfg = PretrainConfig(data=data, config=config, epochs=epochs, batch_size=batch_size, lr=lr, eval_freq=eval_freq,
+                         eval_iter=eval_iter, max_steps=max_steps, seed=seed, sample_prompt=sample_prompt,
+                         sample_tokens=sample_tokens,
+                         device=device, out=out, resume=resume, workspace=ws, use_reference=reference,
+                         compile=compile_model)
+    if events:
+        result = _run(run_pretrain, cfg, None, True)
+    else:
+        from tutor.data.download import rich_progress
+
+        with rich_progress("Downloading", console=err) as progress:
+            result = _run(run_pretrain, cfg, PretrainConsole(console), False, download_progress=progress)
+    if result is not None and result.interrupted:
+        raise typer.Exit(130)
+
+
+@run_app.command()
+def generate(
+    prompt: str = typer.Option(..., "--prompt", "-p", help="The text to continue."),
+    weights: Optional[str] = typer.Option(None, "--weights", help="A checkpoint.pt of tutor run pretrain, or its "
+                                          "run folder (default: the workspace's latest run)."),
+    max_new_tokens: int = typer.Option(50, "--max-new-tokens", help="At most this many new tokens."),
+    temperature: float = typer.Option(0.8, "--temperature", help="0 = always the most likely token; higher = "
+                                      "more varied."),
+    top_k: int = typer.Option(40, "--top-k", help="Sample only among the k most likely tokens (0 = all)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed for sampling (default: a fresh one)."),
+    device: str = DeviceOpt,
+    reference: bool = ReferenceOpt,
+    events: bool = EventsOpt,
+    workspace: Optional[Path] = WorkspaceOpt,
+) -> None:
+    """Continue a prompt with a trained checkpoint, using your generate() (temperature, top-k)."""
+    if device not in ("auto", "cpu", "cuda", "mps") and not device.startswith("cuda:"):
+        _usage(f"--device {device}: choose auto, cpu, cuda or mps.")
+    ws = _find_workspace(workspace)
+    from tutor.runs.generate import GenerateConfig, generate_text
+    from tutor.runs.render import GenerateConsole
+
+    cfg = GenerateConfig(prompt=prompt, weights=weights, max_new_tokens=max_new_tokens, temperature=temperature,
+                         top_k=top_k or None, seed=seed, device=device, workspace=ws, use_reference=reference)
+    _run(generate_text, cfg, GenerateConsole(console), events)
+
+
+def download(
+    name: str = typer.Argument(..., metavar="NAME", help="What to fetch: verdict."),
+    from_file: Optional[Path] = typer.Option(None, "--from", help="Import a file you downloaded yourself "
+                                             "(it is verified against the pinned SHA-256)."),
+) -> None:
+    """Fetch a data file into the cache (verified), or import one you downloaded by hand."""
+    from tutor.data.datasets import REMOTE_FILES, DataError, fetch, import_file
+    from tutor.data.download import rich_progress
+
+    if name not in REMOTE_FILES:
+        _usage(f"unknown name {name!r}; choose one of: {', '.join(REMOTE_FILES)}.")
+    try:
+        if from_file is not None:
+            path = import_file(name, from_file)
+        else:
+            with rich_progress(f"Downloading {REMOTE_FILES[name].filename}", console=err) as progress:
+                path = fetch(name, progress=progress)
+    except DataError as e:
+        err.print(f"[bold red]Error:[/] {escape(str(e))}")
+        raise typer.Exit(1)
+    console.print(f"[green]Verified[/] {escape(str(path))}")

@@ -1,0 +1,159 @@
+"""`tutor run generate`: continue a prompt with a trained checkpoint, using the learner's `generate`.
+
+The model is the learner's assembled `GPTModel` with the checkpoint's parameters; decoding is the learner's
+`generate` (temperature, top-k, end-of-text stop), called one token at a time so each token can be shown
+as soon as it exists (`token` events). That costs nothing extra: without a key/value cache every step
+re-reads the whole context anyway. Nothing here prints or imports a UI.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from tutor.runs import checkpoint as ckpt
+from tutor.runs.common import RunError, autocast, import_piece, prepare_assembly, resolve_device
+from tutor.runs.events import Emit, event
+
+END_OF_TEXT = 50256
+PRETRAINED = ("gpt2-small", "gpt2-medium", "gpt2-large", "gpt2-xl")
+
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    prompt: str
+    weights: Optional[str] = None  # a checkpoint file or run folder; None: the workspace's latest run
+    max_new_tokens: int = 50
+    temperature: float = 0.8
+    top_k: Optional[int] = 40  # None or 0: no top-k filtering
+    seed: Optional[int] = None
+    device: str = "auto"
+    workspace: Any = None
+    use_reference: bool = False
+    stop_at_end_of_text: bool = True
+
+
+def latest_checkpoint(workspace) -> Optional[Path]:
+    """The newest `checkpoint.pt` under the workspace's runs folder, if any."""
+    if workspace is None or not workspace.runs_dir.is_dir():
+        return None
+    found = sorted(workspace.runs_dir.glob(f"*/{ckpt.FILENAME}"), key=lambda p: p.stat().st_mtime)
+    return found[-1] if found else None
+
+
+def resolve_weights(cfg: GenerateConfig) -> Path:
+    if cfg.weights in PRETRAINED:
+        raise RunError(f"--weights {cfg.weights}: OpenAI's GPT-2 weights are loaded by the gpt2_weights exercise, "
+                       f"which this version of tutor does not run yet. Pass a checkpoint of yours "
+                       f"(tutor run pretrain writes one).")
+    if cfg.weights is None:
+        found = latest_checkpoint(cfg.workspace)
+        if found is None:
+            raise RunError("No --weights given and no run in this workspace yet. Train one with "
+                           "`tutor run pretrain`, or pass --weights PATH (a checkpoint.pt or its run folder).")
+        return found
+    try:
+        return ckpt.checkpoint_file(cfg.weights)
+    except ckpt.CheckpointError as e:
+        raise RunError(f"--weights {cfg.weights}: {e} Pass a checkpoint.pt or the run folder holding it.") from None
+
+
+class _Utf8Stream:
+    """Turns token bytes into text as soon as it is whole: a character may be split across tokens."""
+
+    def __init__(self):
+        self.pending = b""
+
+    def push(self, data: bytes) -> str:
+        self.pending += data
+        try:
+            text, self.pending = self.pending.decode("utf-8"), b""
+            return text
+        except UnicodeDecodeError as e:
+            if e.reason == "unexpected end of data":  # an incomplete character at the end: wait for more
+                text, self.pending = self.pending[:e.start].decode("utf-8", "replace"), self.pending[e.start:]
+                return text
+            text, self.pending = self.pending.decode("utf-8", "replace"), b""
+            return text
+
+    def flush(self) -> str:
+        text, self.pending = self.pending.decode("utf-8", "replace"), b""
+        return text
+
+
+def generate_text(cfg: GenerateConfig, emit: Emit = lambda e: None) -> str:
+    """Continue `cfg.prompt`; emit start, one `token` event per piece of new text, then done. Returns the
+    continuation (without the prompt)."""
+    if cfg.max_new_tokens < 0:
+        raise RunError("--max-new-tokens must be 0 or more.")
+    if cfg.temperature < 0:
+        raise RunError("--temperature must be 0 (greedy) or more.")
+    if cfg.top_k is not None and cfg.top_k < 0:
+        raise RunError("--top-k must be 0 (off) or more.")
+    weights = resolve_weights(cfg)
+    assembly, note = prepare_assembly(cfg.workspace, cfg.use_reference)
+    import torch
+
+    from tutor.data.bpe import gpt2_encoding
+
+    try:
+        saved = ckpt.load_checkpoint(weights, mmap=True)
+    except ckpt.CheckpointError as e:
+        raise RunError(str(e)) from None
+    tokenizer = gpt2_encoding()
+    GPTModel = import_piece(assembly, "gpt_model", "GPTModel")
+    generate = import_piece(assembly, "decoding", "generate")
+    text_to_token_ids = import_piece(assembly, "decoding", "text_to_token_ids")
+    token_ids_to_text = import_piece(assembly, "decoding", "token_ids_to_text")
+    device = resolve_device(cfg.device)
+
+    model_cfg = dict(saved["model_cfg"])
+    model = GPTModel(model_cfg)
+    try:
+        ckpt.load_parameters(model, saved["model"])
+    except ckpt.CheckpointError as e:
+        raise RunError(f"{weights}: {e}") from None
+    del saved
+    model.to(device).eval()
+    ctx = model_cfg["context_length"]
+    vocab = model_cfg["vocab_size"]
+    top_k = cfg.top_k or None
+    if top_k is not None and top_k > vocab:
+        top_k = vocab
+
+    idx = text_to_token_ids(cfg.prompt, tokenizer) if cfg.prompt else torch.tensor([[END_OF_TEXT]])
+    idx = idx.to(device)
+    n_prompt = idx.shape[1]
+    emit(event("start", run="generate", out=None, device=device, filled_in=list(assembly.filled_in),
+               total_steps=cfg.max_new_tokens, learner=list(assembly.learner), assembly=note,
+               weights=str(weights), prompt=cfg.prompt, temperature=cfg.temperature, top_k=top_k,
+               prompt_tokens=n_prompt, context_length=ctx))
+    if cfg.seed is not None:
+        torch.manual_seed(cfg.seed)
+    stream = _Utf8Stream()
+    eos = END_OF_TEXT if cfg.stop_at_end_of_text else None
+    stopped_at_eos = False
+    t0 = time.perf_counter()
+    for _ in range(cfg.max_new_tokens):
+        with torch.no_grad(), autocast(device):
+            new = generate(model, idx, max_new_tokens=1, context_size=ctx, temperature=cfg.temperature,
+                           top_k=top_k, eos_id=eos)
+        if new.shape[1] == idx.shape[1]:  # generate stopped: the next token was <|endoftext|>
+            stopped_at_eos = True
+            break
+        idx = new
+        piece = stream.push(tokenizer.decode_single_token_bytes(int(idx[0, -1])))
+        if piece:
+            emit(event("token", text=piece))
+    tail = stream.flush()
+    if tail:
+        emit(event("token", text=tail))
+    elapsed = time.perf_counter() - t0
+    n_new = idx.shape[1] - n_prompt
+    continuation = token_ids_to_text(idx[:, n_prompt:].cpu(), tokenizer) if n_new else ""
+    emit(event("done", out=None, checkpoint=str(weights), metrics=None, text=continuation, prompt=cfg.prompt,
+               tokens=n_new, tokens_per_s=n_new / elapsed if elapsed > 0 else None,
+               stopped_at_end_of_text=stopped_at_eos))
+    return continuation

@@ -1,0 +1,117 @@
+"""Showing run events in a terminal with rich: a live progress bar, one line per evaluation, samples.
+
+The same events a run emits as JSON with `--events` (`tutor.runs.events`); this is the human rendering.
+No torch here.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+
+def _duration(seconds: Optional[float]) -> str:
+    if seconds is None:
+        return "?"
+    seconds = int(round(seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def _loss(value) -> str:
+    return "n/a" if value is None or value != value else f"{value:.3f}"
+
+
+class PretrainConsole:
+    """`emit` for `pretrain` that draws on a rich console."""
+
+    def __init__(self, console: Console):
+        self.console = console
+        self.progress: Optional[Progress] = None
+        self.task = None
+
+    def _print(self, *args, **kwargs) -> None:
+        (self.progress.console if self.progress else self.console).print(*args, **kwargs)
+
+    def _stop(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+    def __call__(self, ev: dict) -> None:
+        kind = ev["event"]
+        if kind == "start":
+            c = self.console
+            resumed = f", resuming at step {ev['start_step']}" if ev.get("resumed_from") else ""
+            c.print(f"[bold]Pretraining[/] {ev['config']} ({ev['parameters'] / 1e6:.1f}M parameters) on "
+                    f"{escape(ev['data_label'])}: {ev['tokens']:,} tokens, {ev['steps_per_epoch']} steps per epoch, "
+                    f"{ev['total_steps']} steps in all, on {ev['device']}{resumed}.")
+            c.print(escape(ev["assembly"]))
+            c.print(f"[dim]{escape(ev['loop'])}.[/]")
+            for w in ev.get("warnings", []):
+                c.print(f"[yellow]Note:[/] {escape(w)}")
+            c.print(f"[dim]Run folder: {escape(ev['out'])}   (Ctrl-C saves a checkpoint and stops)[/]")
+            self.progress = Progress(
+                TextColumn("epoch {task.fields[epoch]}/{task.fields[epochs]}"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[tps]} tok/s"),
+                TimeElapsedColumn(), TextColumn("ETA {task.fields[eta]}"), console=self.console, transient=True)
+            self.task = self.progress.add_task("train", total=ev["total_steps"], completed=ev["start_step"],
+                                               epoch=1, epochs=ev["epochs"], loss="…", tps="…", eta="?")
+            self.progress.start()
+        elif kind == "progress" and self.progress is not None:
+            self.progress.update(self.task, completed=ev["step"], epoch=ev["epoch"], loss=_loss(ev.get("loss")),
+                                 tps=f"{ev['tokens_per_s']:,.0f}", eta=_duration(ev["eta_s"]))
+        elif kind == "eval":
+            self._print(f"step {ev['step']:>6}  epoch {ev.get('epochs_seen', 0):5.2f}  "
+                        f"train loss [bold]{_loss(ev['train_loss'])}[/]  val loss [bold]{_loss(ev['val_loss'])}[/]  "
+                        f"({ev['tokens_seen']:,} tokens seen)")
+        elif kind == "sample":
+            self._print(f"  [dim]sample:[/] [italic]{escape(' '.join(ev['text'].split()))}[/]")
+        elif kind == "checkpoint":
+            if ev.get("reason") == "interrupt":
+                self._print(f"[yellow]Stopped.[/] Checkpoint saved at step {ev.get('step')}: {escape(ev['path'])}")
+        elif kind == "done":
+            self._stop()
+            c = self.console
+            if ev.get("interrupted"):
+                c.print(f"Stopped at step {ev['step']} of {ev['total_steps']}. Continue with:\n"
+                        f"  [bold]{escape(ev['resume'] or '')}[/]")
+            else:
+                c.print(f"[green]Done:[/] {ev['step']} steps. Final train loss [bold]{_loss(ev['train_loss'])}[/], "
+                        f"val loss [bold]{_loss(ev['val_loss'])}[/]"
+                        + (f", {ev['tokens_per_s']:,.0f} tokens/s." if ev.get("tokens_per_s") else "."))
+            if ev.get("checkpoint"):
+                c.print(f"  checkpoint  {escape(ev['checkpoint'])}")
+            if ev.get("plot"):
+                c.print(f"  loss plot   {escape(ev['plot'])}")
+            c.print(f"  metrics     {escape(ev['metrics'])}")
+            if ev.get("checkpoint") and not ev.get("interrupted"):
+                c.print(f"Try it: [bold]tutor run generate --weights {escape(ev['checkpoint'])} "
+                        f"--prompt \"...\"[/]")
+        elif kind == "error":
+            self._stop()
+
+
+class GenerateConsole:
+    """`emit` for `generate`: the prompt, then each token as it arrives."""
+
+    def __init__(self, console: Console):
+        self.console = console
+
+    def __call__(self, ev: dict) -> None:
+        kind = ev["event"]
+        if kind == "start":
+            self.console.print(f"[dim]{escape(ev['assembly'])}\nWeights: {escape(ev['weights'])}[/]",
+                               highlight=False)
+            self.console.print(f"[bold]{escape(ev['prompt'])}[/]", end="")
+        elif kind == "token":
+            self.console.print(escape(ev["text"]), end="", highlight=False)
+            self.console.file.flush()
+        elif kind == "done":
+            self.console.print()
+            if ev.get("stopped_at_end_of_text"):
+                self.console.print("[dim](<|endoftext|>)[/]")
