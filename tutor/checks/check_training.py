@@ -8,8 +8,6 @@ It also records, for each forward pass, the mode and whether gradients were bein
 Loaders are plain DataLoaders over fixed batches, in order; the tokenizer maps one letter to one id.
 """
 
-import contextlib
-import io
 
 import torch
 from torch.utils.data import DataLoader, TensorDataset
@@ -99,23 +97,15 @@ def _loader(seed, num_batches, batch_size=2, num_tokens=5):
     return DataLoader(TensorDataset(tokens[:, :-1], tokens[:, 1:]), batch_size=batch_size, shuffle=False)
 
 
-def _quiet(impl):
-    """Silence the training log of the reference and the known mistakes (the grader loads them as modules
-    named `_tutor_…`); the learner's own log is kept, so they can read it."""
-    if getattr(impl, "__name__", "").startswith("_tutor_"):
-        return contextlib.redirect_stdout(io.StringIO())
-    return contextlib.nullcontext()
-
-
 def _train(impl, seed, num_epochs, eval_freq, eval_iter, train_batches=3, batch_size=2):
     model = MaskedEmbedLM(seed)
     train_loader = _loader(seed + 100, train_batches, batch_size=batch_size)
     val_loader = _loader(seed + 200, 2, batch_size=batch_size)
     optimizer = CountingSGD(model)
-    with _quiet(impl):
-        result = impl.train_model_simple(model, train_loader, val_loader, optimizer, "cpu", num_epochs=num_epochs,
-                                         eval_freq=eval_freq, eval_iter=eval_iter, start_context="abc",
-                                         tokenizer=LetterTokenizer())
+    # (What the reference prints while the grader computes expected values is silenced by the grader.)
+    result = impl.train_model_simple(model, train_loader, val_loader, optimizer, "cpu", num_epochs=num_epochs,
+                                     eval_freq=eval_freq, eval_iter=eval_iter, start_context="abc",
+                                     tokenizer=LetterTokenizer())
     return model, optimizer, result
 
 
