@@ -97,8 +97,9 @@ def init(directory: Path = typer.Argument(Path("gpt-workspace"), help="Folder to
     console.print(f"  {len(curriculum.load().exercises)} exercises in {ws.exercises_dir}")
     console.print("\nNext:")
     console.print(f"  cd {directory}")
-    console.print(f"  tutor                      # the app: read lesson 1, edit, grade")
-    console.print(f"  tutor grade {first.id}        # or grade from the shell")
+    grade_cmd = f"tutor grade {first.id}"
+    console.print(f"  {'tutor':<26} # the app: read lesson 1, edit, grade")
+    console.print(f"  {grade_cmd:<26} # or grade from the shell")
 
 
 @app.command()
