@@ -41,3 +41,25 @@ def grade_source(grader, exercise_id: str, source: str, timeout: float | None = 
     f = folder / curriculum.load().get(exercise_id).module
     f.write_text(source, encoding="utf-8")
     return grader.grade_file(exercise_id, f, timeout=timeout)
+
+
+def assert_fails_saying(grader, exercise_id: str, source: str, words, with_check_names: bool = False) -> None:
+    """Grade a hand-written wrong answer: it must fail, and the learner must read each of `words`.
+
+    `with_check_names` also searches the names of the failing checks (for mistakes a check's title names).
+    """
+    assert source != reference_source(exercise_id), "the mistake did not change the reference"
+    r = grade_source(grader, exercise_id, source)
+    assert r.status == "failed", r.summary()
+    text = r.failure_text()
+    if with_check_names:
+        text += "\n" + "\n".join(c.name for c in r.checks if not c.passed)
+    for w in [words] if isinstance(words, str) else words:
+        assert w in text, r.summary()
+
+
+def assert_passes(grader, exercise_id: str, source: str) -> None:
+    """Grade a correct answer written another way than the reference: it must pass."""
+    assert source != reference_source(exercise_id), "the alternative did not change the reference"
+    r = grade_source(grader, exercise_id, source)
+    assert r.status == "passed", r.summary()
