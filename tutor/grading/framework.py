@@ -379,6 +379,21 @@ def copy_params(src: torch.nn.Module, dst: torch.nn.Module, names: list[str] | N
             d.copy_(s)
 
 
+def randomize_norms(module: torch.nn.Module) -> torch.nn.Module:
+    """Give every LayerNorm `scale` random values around 1 and every `shift` random values around 0.
+
+    Fresh norms are the identity (scale 1, shift 0), so a skipped or swapped norm would go unnoticed.
+    Draws from torch's global generator: seed before calling.
+    """
+    with torch.no_grad():
+        for name, p in module.named_parameters():
+            if name.endswith(".scale") or name == "scale":
+                p.copy_(1 + 0.5 * torch.randn_like(p))
+            elif name.endswith(".shift") or name == "shift":
+                p.copy_(0.5 * torch.randn_like(p))
+    return module
+
+
 def mistake_source(suite: Suite, key: str, reference_path: Path) -> str:
     """The source text of one declared mistake (used by the grader and by our tests)."""
     for m in suite.mistakes:
