@@ -91,7 +91,7 @@ def run_assembly(learner_mapping: dict[str, Path]) -> ExerciseResult:
     except Exception as e:
         tb = traceback.extract_tb(e.__traceback__)
         where = next((f"{Path(f.filename).name} line {f.lineno}" for f in reversed(tb)
-                      if "/exercises/" in f.filename or f.filename.endswith(".py") and "exercises" in f.filename),
+                      if "exercises" in Path(f.filename).parts),
                      "")
         return done("failed", f"Building or running your assembled GPTModel raised {type(e).__name__}: {e}"
                     + (f"\n  at {where}" if where else ""))
