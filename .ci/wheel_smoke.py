@@ -179,7 +179,7 @@ def smoke(kind: str, work: Path) -> None:
     with step("tutor doctor"):
         out = run(["tutor", "doctor"], cwd=ws, env=env, expect=None)
         check(out.returncode == 0, f"tutor doctor exited {out.returncode}:\n{out.stdout}\n{out.stderr}")
-        check(f"gpt-tutor {version}" in out.stdout and str(venv) in out.stdout,
+        check(f"{version} (gpt-tutor, installed) at {venv}" in out.stdout,
               f"tutor doctor does not report the installed wheel:\n{out.stdout}")
 
 
@@ -188,7 +188,7 @@ def main() -> int:
     parser.add_argument("--venv", choices=("system", "clean"), default="system")
     parser.add_argument("--keep", action="store_true", help="Keep the temporary folder (its path is printed).")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="tutor-wheel-smoke-"))
+    work = Path(tempfile.mkdtemp(prefix="tutor-wheel-smoke-")).resolve()
     t0 = time.perf_counter()
     try:
         smoke(args.venv, work)

@@ -148,7 +148,8 @@ def probe_cache() -> Finding:
         return Finding("cache", f"{cache} ({source}), empty: nothing downloaded yet")
     files = [p for p in cache.rglob("*") if p.is_file()]
     size = sum(p.stat().st_size for p in files)
-    return Finding("cache", f"{cache} ({source}), {len(files)} files, {size / 2**20:.1f} MiB")
+    return Finding("cache", f"{cache} ({source}), {len(files)} file{'s' * (len(files) != 1)}, "
+                   f"{size / 2**20:.1f} MiB")
 
 
 def grader_mode(env: Mapping[str, str] | None = None, platform_name: str | None = None) -> str:
