@@ -200,7 +200,10 @@ def main() -> int:
             print(f"[wheel-smoke] kept {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
-    print(f"[wheel-smoke] passed in {time.perf_counter() - t0:.1f} s", flush=True)
+    total = time.perf_counter() - t0
+    print(f"[wheel-smoke] passed in {total:.1f} s", flush=True)
+    if total > 120:  # the budget; a loaded machine can exceed it, so it is a note, not a failure
+        print("[wheel-smoke] note: over the 2-minute budget (a busy machine, or a slower step above)", flush=True)
     return 0
 
 

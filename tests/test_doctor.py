@@ -173,3 +173,53 @@ def test_doctor_module_imports_neither_torch_nor_textual():
     mods = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                           check=True).stdout.split()
     assert "torch" not in mods and "textual" not in mods and "ollama" not in mods
+
+
+def test_cuda_devices_and_driver_warnings_are_listed(monkeypatch):
+    """No GPU here: torch.cuda answers as on a one-GPU machine whose driver warns (the CUDA lines' format)."""
+    import types
+    import warnings
+
+    import torch
+
+    def is_available():
+        warnings.warn("CUDA initialization: the driver is older than this build expects")
+        return True
+
+    monkeypatch.setattr(torch.cuda, "is_available", is_available)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda i: types.SimpleNamespace(
+        name="NVIDIA H200", total_memory=140 * 2**30, major=9, minor=0))
+    monkeypatch.setattr(torch.version, "cuda", "12.8")
+    found = doctor.probe_torch()
+    assert found.ok, found
+    lines = found.text.splitlines()
+    assert "CUDA 12.8: 1 device(s)" in lines, found.text
+    assert "  cuda:0 NVIDIA H200, 140 GiB, compute capability 9.0" in lines, found.text
+    assert "warning: CUDA initialization: the driver is older than this build expects" in lines, found.text
+
+
+class FakeDistribution:
+    def __init__(self, version: str, direct_url: dict | None):
+        self.version, self._direct = version, direct_url
+
+    def read_text(self, name):
+        return json.dumps(self._direct) if name == "direct_url.json" and self._direct is not None else None
+
+
+def test_tutor_probe_tells_an_editable_install_elsewhere_and_two_copies_apart(monkeypatch, tmp_path):
+    from pathlib import Path
+
+    here = Path(tutor.__file__).resolve().parent.parent
+    cases = [
+        (FakeDistribution(tutor.__version__, {"url": here.as_uri(), "dir_info": {"editable": True}}), True,
+         f"{tutor.__version__} (gpt-tutor, editable) at {here / 'tutor'}"),
+        (FakeDistribution(tutor.__version__, {"url": tmp_path.as_uri(), "dir_info": {"editable": True}}), True,
+         f"editable from {tmp_path}, but imported from elsewhere: PYTHONPATH?"),
+        (FakeDistribution(tutor.__version__, None), True, "(gpt-tutor, installed)"),
+        (FakeDistribution("9.9.9", None), False, "but gpt-tutor 9.9.9 is installed: two copies?"),
+    ]
+    for dist, ok, expected in cases:
+        monkeypatch.setattr(doctor.metadata, "distribution", lambda name, dist=dist: dist)
+        found = doctor.probe_tutor()
+        assert found.ok == ok and expected in found.text, found

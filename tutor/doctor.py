@@ -19,6 +19,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
+from urllib.parse import unquote, urlparse
 
 DIST_NAME = "gpt-tutor"
 OLLAMA_DEFAULT_HOST = "http://127.0.0.1:11434"
@@ -50,7 +51,11 @@ def probe_tutor() -> Finding:
         how = f"not installed as {DIST_NAME}"
     else:
         direct = json.loads(dist.read_text("direct_url.json") or "{}")
-        how = f"{DIST_NAME}, " + ("editable" if direct.get("dir_info", {}).get("editable") else "installed")
+        editable = direct.get("dir_info", {}).get("editable", False)
+        how = f"{DIST_NAME}, " + ("editable" if editable else "installed")
+        source = unquote(urlparse(direct.get("url", "")).path)
+        if editable and source and Path(source).resolve() != package.parent:
+            how += f" from {source}, but imported from elsewhere: PYTHONPATH?"
         if dist.version != tutor.__version__:
             return Finding("tutor", f"{tutor.__version__} at {package}, but {DIST_NAME} {dist.version} is installed:"
                            f" two copies? pip install --force-reinstall {DIST_NAME}", ok=False)
