@@ -220,3 +220,47 @@ def check_perplexity_float(learner):
                               f"{got!r}. Convert with float(...) or .item().")
         if not math.isclose(got, math.exp(2.0), rel_tol=1e-5):
             raise CheckFailed(f"perplexity({value!r}) should be exp(2.0) = {math.exp(2.0):.4f}, got {got!r}.")
+
+
+class _MoveRecorder(torch.Tensor):
+    """A tensor that notes when it is moved to a device (.to, .cuda, .cpu, or any call given device=)."""
+
+    moved: list = []
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if getattr(func, "__name__", "") in ("to", "cuda", "cpu") or "device" in kwargs:
+            label = getattr(args[0], "_tutor_label", None) if args else None
+            if label:
+                cls.moved.append(label)
+        return super().__torch_function__(func, types, args, kwargs)
+
+
+def _recording(t, label):
+    r = t.as_subclass(_MoveRecorder)
+    r._tutor_label = label
+    return r
+
+
+@suite.check("calc_loss_batch moves both batches to the device", lesson="#cross-entropy-in-pytorch")
+def check_batch_moved_to_device(learner):
+    model = EmbedLinearLM(13)
+    inputs, targets = _batch(113, 2, 4)
+    _MoveRecorder.moved = []
+    learner.calc_loss_batch(_recording(inputs, "input_batch"), _recording(targets, "target_batch"), model, "cpu")
+    missing = [label for label in ("input_batch", "target_batch") if label not in _MoveRecorder.moved]
+    if missing:
+        raise CheckFailed(
+            f"calc_loss_batch never moves {' and '.join(missing)} to `device`. On the CPU nothing changes, but on a "
+            "GPU the model and the batch would be on different devices: use input_batch.to(device) and "
+            "target_batch.to(device)."
+        )
+
+
+@suite.check("calc_loss_loader returns a Python float", lesson="#the-loss-over-a-loader")
+def check_loader_returns_float(learner):
+    got = learner.calc_loss_loader(_loader(14, 2), EmbedLinearLM(14), "cpu")
+    if type(got) is not float:
+        raise CheckFailed(f"calc_loss_loader should return a Python float, got {type(got).__name__}: {got!r:.80}. "
+                          "Add up loss.item() (a float) for each batch, so no graph is kept alive across batches.")
