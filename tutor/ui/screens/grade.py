@@ -11,7 +11,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, LoadingIndicator, Static
 
 from tutor.grading.results import ExerciseResult
-from tutor.ui.icons import status_label, status_of
+from tutor.ui.icons import progress_label, status_label
 from tutor.ui.widgets.check_view import CheckView, lesson_target
 from tutor.ui.widgets.mode_tabs import ModeTabs
 
@@ -69,7 +69,7 @@ class GradeScreen(Screen):
             if state == "failed":
                 summary.update(Content.styled(self.app.grader_note, "$text-error"))
             elif p is not None and p.attempts:
-                summary.update(Content.assemble("Last time: ", status_label(status_of(p)),
+                summary.update(Content.assemble("Last time: ", progress_label(p),
                                                 f" after {p.attempts} attempt{'s' if p.attempts != 1 else ''}. "
                                                 f"Press g to grade again{wait}."))
             else:

@@ -15,7 +15,7 @@ from textual.widgets import Footer, Static
 
 from tutor.curriculum import Exercise
 from tutor.progress import Progress
-from tutor.ui.icons import status_label, status_of
+from tutor.ui.icons import progress_label
 from tutor.ui.widgets.hint_panel import HintPanel
 from tutor.ui.widgets.lesson_viewer import LessonViewer
 from tutor.ui.widgets.mode_tabs import ModeTabs
@@ -77,7 +77,7 @@ class LessonScreen(Screen):
         p = progress.get(ex.id)
         attempts = f"  ·  {p.attempts} attempt{'s' if p.attempts != 1 else ''}" if p.attempts else ""
         self.query_one("#lesson-title", Static).update(Content.assemble(
-            Content.styled(f"{ex.number}. {ex.title}", "bold"), "  ", status_label(status_of(p)),
+            Content.styled(f"{ex.number}. {ex.title}", "bold"), "  ", progress_label(p),
             Content.styled(attempts, "$text-muted")))
         self.query_one(HintPanel).show_hints(ex.hints, p.hints_used)
 
