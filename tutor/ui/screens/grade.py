@@ -23,6 +23,7 @@ class GradeScreen(Screen):
         Binding("w", "app.toggle_watch", "Watch on/off"),
         Binding("l", "lesson", "Lesson"),
         Binding("e", "edit", "Edit"),
+        Binding("n", "next", "Next exercise"),
     ]
 
     def compose(self) -> ComposeResult:
@@ -87,7 +88,7 @@ class GradeScreen(Screen):
         if result.passed:
             nxt = self.app.course.next_after(result.id)
             parts += ["\n", Content.styled("Well done. ", "bold $text-success"),
-                      f"Next: {nxt.number}. {nxt.title} (1 then n)" if nxt else "That was the last exercise."]
+                      f"Next: {nxt.number}. {nxt.title} (press n)" if nxt else "That was the last exercise."]
         summary.update(Content.assemble(*parts))
         lessons = {ex.lesson: ex.id for ex in self.app.course.exercises}
         show_messages = result.status != "not_started"  # every check would repeat the same NotImplementedError
@@ -100,6 +101,14 @@ class GradeScreen(Screen):
 
     def action_grade(self) -> None:
         self.app.grade(show=False)
+
+    def action_next(self) -> None:
+        """Open the lesson of the exercise after this one."""
+        nxt = self.app.course.next_after(self.app.exercise_id) if self.app.exercise_id else None
+        if nxt is None:
+            self.notify("That was the last exercise.")
+            return
+        self.app.open_lesson(nxt.id)
 
     def action_edit(self) -> None:
         self.app.open_lesson(self.app.exercise_id)

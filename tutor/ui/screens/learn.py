@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -13,6 +15,12 @@ from tutor.progress import Progress
 from tutor.statuses import count_passing, next_exercise
 from tutor.ui.widgets.curriculum_list import CurriculumList
 from tutor.ui.widgets.mode_tabs import ModeTabs
+
+
+def shown_path(path: Path) -> str:
+    """A path as the learner reads it: `~/gpt-workspace` under the home folder."""
+    home = Path.home()
+    return f"~/{path.relative_to(home).as_posix()}" if path.is_relative_to(home) and path != home else str(path)
 
 
 def continue_target(app) -> str:
@@ -41,7 +49,7 @@ class LearnScreen(Screen):
                               id="progress")
             yield Button("Continue", id="continue", variant="primary", compact=True)
         yield CurriculumList(self.app.course, self.app.progress, id="curriculum")
-        yield Static(f"Workspace: {self.app.workspace.root}", id="workspace-path")
+        yield Static(f"Workspace: {shown_path(self.app.workspace.root)}", id="workspace-path")
         yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
