@@ -59,12 +59,12 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+_global_workspace: Optional[Path] = None  # `tutor -w DIR COMMAND`: set by the callback before every command
+
+
 def chosen_workspace(explicit: Optional[Path]) -> Optional[Path]:
     """The command's own --workspace, else the global one (`tutor -w DIR status`), else None."""
-    if explicit is not None:
-        return explicit
-    ctx = click.get_current_context(silent=True)
-    return ctx.find_root().params.get("workspace") if ctx is not None else None
+    return explicit if explicit is not None else _global_workspace
 
 
 def _workspace(explicit: Optional[Path]):
@@ -113,6 +113,8 @@ def main_callback(
     """Without a command: open the app (Learn, Grade, Train, Playground)."""
     from tutor.workspace import WorkspaceError, find_workspace
 
+    global _global_workspace
+    _global_workspace = workspace
     try:
         ws = find_workspace(workspace)  # a --workspace that is not one is an error for every command
     except WorkspaceError as e:

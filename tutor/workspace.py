@@ -188,8 +188,9 @@ def require_workspace(explicit: Path | str | None = None) -> Workspace:
         here = Path.cwd().resolve()
         lost = next((f for f in (here, *here.parents) if needs_repair(f)), None)
         if lost is not None:
+            target = "." if lost == here else str(lost)
             raise WorkspaceError(f"{lost} has exercises/ but no {STATE_DIR}/ folder (its state was deleted). "
-                                 f"`tutor init {lost}` repairs it and keeps every file.")
+                                 f"`tutor init {target}` repairs it and keeps every file.")
         raise WorkspaceError("No tutor workspace here. Create one with `tutor init` (it makes ./gpt-workspace), "
                              "then `cd gpt-workspace`; or pass --workspace DIR, or set TUTOR_WORKSPACE.")
     return ws
