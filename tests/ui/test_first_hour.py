@@ -164,3 +164,20 @@ def test_grading_unchanged_content_again_is_one_attempt(workspace, course):
             assert ProgressStore(workspace.state_dir).load().get(ex.id).attempts == 2
 
     drive(scenario)
+
+
+def test_messages_with_brackets_are_shown_verbatim(workspace):
+    from tutor.ui.messages import RunEvent
+
+    message = "shapes [2, 3] and [bold]x[/bold] differ"
+
+    async def scenario():
+        app = make_app(workspace, start_grader=False, watch_fn=_no_watch)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.press("3")
+            await wait_until(pilot, lambda: isinstance(app.screen, TrainScreen), what="the Train screen")
+            app.screen.post_message(RunEvent({"event": "error", "message": message}))
+            await wait_until(pilot, lambda: app.screen.events, what="the event")
+            assert message in text_of(app.screen.query_one("#run-status"))
+
+    drive(scenario)

@@ -159,7 +159,7 @@ class TutorApp(App[None]):
         if self.current_mode != "learn":
             self.switch_mode("learn")
         if added:
-            self.notify(f"New exercises since your workspace was made: {', '.join(added)}.", title="Course updated")
+            self.notify(f"New exercises since your workspace was made: {', '.join(added)}.", title="Course updated", markup=False)
         self.call_after_refresh(self._after_first_paint)
 
     def _after_first_paint(self) -> None:
@@ -196,7 +196,7 @@ class TutorApp(App[None]):
     def _grader_failed(self, message: GraderFailed) -> None:
         self.grader_state = "failed"
         self.grader_note = message.text
-        self.notify(message.text, severity="error", timeout=10)
+        self.notify(message.text, severity="error", timeout=10, markup=False)
 
     # -- navigation ------------------------------------------------------------------------------------------
     def action_goto(self, mode: str) -> None:
@@ -283,7 +283,7 @@ class TutorApp(App[None]):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group == "grade" and event.state == WorkerState.ERROR:
             self.grading = None
-            self.notify(f"Grading failed: {event.worker.error}", severity="error", timeout=10)
+            self.notify(f"Grading failed: {event.worker.error}", severity="error", timeout=10, markup=False)
 
     # -- watching the current exercise -------------------------------------------------------------------------
     def watch_exercise_id(self, exercise_id: str | None) -> None:

@@ -53,7 +53,7 @@ class GradeScreen(Screen):
 
     def _show_watch_note(self, _=None) -> None:
         widget = self.query_one("#watch-note", Static)
-        widget.update(self.app.watch_note)
+        widget.update(Content(self.app.watch_note))  # paths are text, not markup
         widget.set_class(self.app.watch_degraded, "-warning")
 
     def _show_grading(self, grading: str | None) -> None:

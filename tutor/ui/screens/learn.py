@@ -8,6 +8,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Button, Footer, OptionList, ProgressBar, Static
 
@@ -49,7 +50,7 @@ class LearnScreen(Screen):
                               id="progress")
             yield Button("Continue", id="continue", variant="primary", compact=True)
         yield CurriculumList(self.app.course, self.app.progress, id="curriculum")
-        yield Static(f"Workspace: {shown_path(self.app.workspace.root)}", id="workspace-path")
+        yield Static(Content(f"Workspace: {shown_path(self.app.workspace.root)}"), id="workspace-path")
         yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:

@@ -16,6 +16,7 @@ from textual.widgets import Footer, Static
 from tutor.curriculum import Exercise
 from tutor.progress import Progress
 from tutor.ui.icons import progress_label
+from tutor.ui.screens.learn import shown_path
 from tutor.ui.widgets.hint_panel import HintPanel
 from tutor.ui.widgets.lesson_viewer import LessonViewer
 from tutor.ui.widgets.mode_tabs import ModeTabs
@@ -67,7 +68,7 @@ class LessonScreen(Screen):
         file = ws.exercise_file(ex.id)
         self.query_one("#exercise-file", Static).update(Content.assemble(
             Content.styled("Your file: ", "$text-muted"), Content.styled(f"exercises/{ex.module}", "bold"),
-            Content.styled(f"   {file}", "$text-muted")))
+            Content.styled(f"   {shown_path(file)}", "$text-muted")))
         self._show_status(self.app.progress)
         target = str(ex.lesson_path) + (f"#{anchor}" if anchor else "")
         self.run_worker(self.query_one(LessonViewer).go(target), group="lesson", exclusive=True)
@@ -130,7 +131,7 @@ class LessonScreen(Screen):
         if self.app.exercise_id == ex.id:
             self.app.result = None
         where = f" Your previous version: {backup}" if backup else ""
-        self.notify(f"exercises/{ex.module} is the original stub again.{where}", title="Reset")
+        self.notify(f"exercises/{ex.module} is the original stub again.{where}", title="Reset", markup=False)
 
     def action_next(self) -> None:
         nxt = self.app.course.next_after(self.exercise_id)
@@ -152,7 +153,7 @@ class LessonScreen(Screen):
         editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
         if not editor:
             self.notify(f"Set $EDITOR (for example: export EDITOR=nano) to edit from here. Your file: {file}",
-                        severity="warning", timeout=10)
+                        severity="warning", timeout=10, markup=False)
             return
         argv = [*shlex.split(editor), str(file)]
         try:
@@ -162,10 +163,10 @@ class LessonScreen(Screen):
             except SuspendNotSupported:  # headless (tests): nothing to hand the terminal to
                 code = subprocess.call(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
         except OSError as e:
-            self.notify(f"Could not run {editor!r}: {e}", severity="error")
+            self.notify(f"Could not run {editor!r}: {e}", severity="error", markup=False)
             return
         if code:
-            self.notify(f"{editor} exited with status {code}.", severity="warning")
+            self.notify(f"{editor} exited with status {code}.", severity="warning", markup=False)
 
     def action_toggle_toc(self) -> None:
         viewer = self.query_one(LessonViewer)

@@ -147,7 +147,7 @@ class PlaygroundScreen(Screen):
 
     def _set_status(self, text: str, error: bool = False) -> None:
         status = self.query_one("#gen-status", Static)
-        status.update(text)
+        status.update(Content(text))  # a run's message is text, not markup
         status.set_class(error, "-error")
 
     def _show_output(self) -> None:

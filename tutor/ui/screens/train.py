@@ -109,7 +109,7 @@ class TrainScreen(Screen):
 
     def _set_status(self, text: str | Content, error: bool = False) -> None:
         status = self.query_one("#run-status", Static)
-        status.update(text)
+        status.update(Content(text) if isinstance(text, str) else text)  # text, not markup
         status.set_class(error, "-error")
 
     @work(thread=True, exclusive=True, group="train", exit_on_error=False)
@@ -157,7 +157,7 @@ class TrainScreen(Screen):
                 e.get("text", "")))
         elif kind == "checkpoint":
             self.checkpoint = e.get("path")
-            self.notify(f"Checkpoint saved: {self.checkpoint}", timeout=4)
+            self.notify(f"Checkpoint saved: {self.checkpoint}", timeout=4, markup=False)
         elif kind == "done":
             self.checkpoint = e.get("checkpoint") or self.checkpoint
         elif kind == "error":

@@ -47,7 +47,7 @@ class WelcomeScreen(Screen[Workspace | None]):
             self.query_one("#welcome-error", Static).update(str(e))
             return
         self.notify(f"Created {ws.root}. Next time, start tutor from inside it (or pass --workspace).",
-                    title="Workspace ready", timeout=8)
+                    title="Workspace ready", timeout=8, markup=False)
         self.dismiss(ws)
 
     @on(Button.Pressed, "#quit")
