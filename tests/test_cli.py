@@ -319,3 +319,14 @@ def test_status_words_are_the_shared_ones_and_a_regression_is_not_counted(ws):
     assert "not_started" not in r.output and "passed before, now" not in r.output, r.output
     assert "not started (passed before)" in r.output and "! error" in r.output, r.output
     assert f"0 of {len(curriculum.load().exercises)} exercises pass" in r.output
+
+
+def test_readme_quickstart_installs_the_right_torch_before_tutor():
+    from tutor import paths
+
+    readme = (paths.content_root() / "README.md").read_text(encoding="utf-8")
+    quick = readme[readme.index("## Quickstart"):readme.index("## Your daily loop")]
+    assert quick.index("download.pytorch.org/whl/cpu") < quick.index("pip install -e"), "CPU torch comes first"
+    assert "NVIDIA GPU" in quick, "says which line is for which machine"
+    assert "--yes" in readme and "not on a terminal" in readme
+    assert "about a minute" not in readme
