@@ -181,3 +181,27 @@ def test_messages_with_brackets_are_shown_verbatim(workspace):
             assert message in text_of(app.screen.query_one("#run-status"))
 
     drive(scenario)
+
+
+def test_the_app_repairs_a_workspace_that_lost_its_state(workspace, course, monkeypatch):
+    import shutil
+
+    from tutor.ui.screens.learn import LearnScreen
+
+    mine = workspace.exercise_file(course.exercises[0].id)
+    mine.write_text("# my work\n")
+    shutil.rmtree(workspace.state_dir)
+    monkeypatch.chdir(workspace.root)
+
+    async def scenario():
+        app = make_app(None, start_grader=False, watch_fn=_no_watch)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            assert type(app.screen).__name__ == "WelcomeScreen"
+            assert app.screen.query_one("#workspace-dir").value == "."
+            await pilot.click("#create")
+            await wait_until(pilot, lambda: isinstance(app.screen, LearnScreen), what="the Learn screen")
+            assert app.workspace.root == workspace.root and workspace.state_dir.is_dir()
+            assert mine.read_text() == "# my work\n"
+
+    drive(scenario)
