@@ -143,3 +143,11 @@ def test_grading_the_same_content_again_is_not_a_new_attempt(tmp_path):
     assert store.load().get("tokenizer").attempts == 3, "after a reset, grading is a new attempt"
     (tmp_path / "state" / "progress.json").unlink()
     assert ProgressStore(tmp_path / "state").load().get("tokenizer").attempts == 3, "the log replays the same"
+
+
+def test_grading_an_untouched_stub_is_not_an_attempt(tmp_path):
+    store = ProgressStore(tmp_path)
+    store.record_grade("tokenizer", "not_started", "stub")
+    assert store.load().get("tokenizer").attempts == 0
+    store.record_grade("tokenizer", "failed", "mine")
+    assert store.load().get("tokenizer").attempts == 1

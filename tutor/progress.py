@@ -80,7 +80,8 @@ class Progress:
             self.last_exercise = ex_id  # grading an untouched stub (as `tutor grade` does for all) is not working on it
         if kind == "graded":
             digest = event.get("digest")
-            if not (isinstance(digest, str) and digest == e.last_digest):  # an attempt is new content graded
+            # An attempt is new content graded; an untouched stub (not_started) is not one yet.
+            if event["status"] != "not_started" and not (isinstance(digest, str) and digest == e.last_digest):
                 e.attempts += 1
             e.last_digest = digest if isinstance(digest, str) else None
             e.status = event["status"]

@@ -68,7 +68,7 @@ def test_grade_stub_then_mistake_then_reference(real_workspace, grader):
             print(f"\nre-grade of {EX} with a warm grader: {app.last_grade_wall_s:.2f} s wall, "
                   f"{app.result.duration_s:.2f} s in the grader")
         p = ProgressStore(real_workspace.state_dir).load().get(EX)
-        assert p.passed_ever and p.attempts >= 3
+        assert p.passed_ever and p.attempts >= 2  # the mistake and the reference; the stub is not an attempt
 
     drive(scenario)
 
