@@ -14,9 +14,9 @@ from tutor.progress import ProgressStore
 runner = CliRunner()
 
 
-def invoke(*args, ws=None, width=200, input=None):
+def invoke(*args, ws=None, width=200, input=None, env=None):
     """Run `tutor ARGS` with consoles `width` wide (Rich reads COLUMNS once, when the console is made)."""
-    env = {"COLUMNS": str(width), "TERM": "dumb", "TUTOR_WORKSPACE": None}
+    env = {"COLUMNS": str(width), "TERM": "dumb", "TUTOR_WORKSPACE": None, **(env or {})}
     if ws is not None:
         args = (*args, "--workspace", str(ws))
     consoles = [cli.console, cli.err, runs_cli.console, runs_cli.err]
@@ -331,3 +331,10 @@ def test_readme_quickstart_installs_the_right_torch_before_tutor():
     assert "NVIDIA GPU" in quick, "says which line is for which machine"
     assert "--yes" in readme and "not on a terminal" in readme
     assert "about a minute" not in readme
+
+
+def test_a_stale_tutor_workspace_variable_does_not_block_init(tmp_path):
+    r = invoke("init", str(tmp_path / "fresh"), env={"TUTOR_WORKSPACE": str(tmp_path / "gone")})
+    assert r.exit_code == 0, r.output
+    r = invoke("status", env={"TUTOR_WORKSPACE": str(tmp_path / "gone")})
+    assert r.exit_code == 2 and "not a tutor workspace" in r.output

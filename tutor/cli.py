@@ -115,12 +115,17 @@ def main_callback(
 
     global _global_workspace
     _global_workspace = workspace
+    if ctx.invoked_subcommand is not None:
+        if workspace is not None:  # a --workspace that is not one is an error for every command
+            try:
+                find_workspace(workspace)
+            except WorkspaceError as e:
+                _fail(str(e))
+        return
     try:
-        ws = find_workspace(workspace)  # a --workspace that is not one is an error for every command
+        ws = find_workspace(workspace)
     except WorkspaceError as e:
         _fail(str(e))
-    if ctx.invoked_subcommand is not None:
-        return
     from tutor.ui.app import make_app
 
     make_app(ws).run()
