@@ -35,7 +35,8 @@ WorkspaceOpt = typer.Option(None, "--workspace", "-w", help="Workspace folder (d
                             "else the nearest folder above the current one that holds .tutor/).")
 
 
-_typer_option_type = TyperOption.display_type_rich
+# Older typers have no `display_type_rich` (and print click's words already): patch only where it exists.
+_typer_option_type = getattr(TyperOption, "display_type_rich", None)
 
 
 def _option_type(self: TyperOption, ctx: click.Context) -> str | None:
@@ -50,8 +51,9 @@ def _option_type(self: TyperOption, ctx: click.Context) -> str | None:
     return {"str": "TEXT"}.get(m.group(1), m.group(1).upper()) + (m.group(2) or "")
 
 
-TyperOption.display_type_rich = _option_type
-TyperArgument.display_type_rich = lambda self, ctx: None  # the argument's name already says what it is
+if _typer_option_type is not None:
+    TyperOption.display_type_rich = _option_type
+    TyperArgument.display_type_rich = lambda self, ctx: None  # the argument's name already says what it is
 
 
 def _fail(message: str, code: int = 2) -> None:
