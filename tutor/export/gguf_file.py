@@ -138,7 +138,7 @@ def export_gguf(params: dict, cfg: dict, out: Path, dtype: str = "f16", name: st
         elif kind == Q.F16:
             writer.add_tensor(tname, array.astype(np.float16))
         else:
-            writer.add_tensor(tname, gguf.quants.quantize(array, kind), raw_shape=array.shape, raw_dtype=kind)
+            writer.add_tensor(tname, gguf.quants.quantize(array, kind), raw_dtype=kind)
     try:
         writer.write_header_to_file()
         writer.write_kv_data_to_file()
