@@ -137,6 +137,8 @@ def test_export_refuses_models_gpt2_cannot_hold(tmp_path):
     del missing["trf_blocks.1.ff.layers.2.bias"]
     with pytest.raises(hf.ExportError, match="trf_blocks.1.ff.layers.2.bias"):
         hf.export_hf(missing, cfg, tmp_path)
+    with pytest.raises(hf.ExportError, match="a classifier"):
+        hf.export_hf({**params, "out_head.weight": torch.zeros(2, 32)}, cfg, tmp_path)
     with pytest.raises(hf.ExportError, match="smaller than GPT-2's tokenizer"):
         hf.export_hf(params, {**cfg, "vocab_size": 100}, tmp_path)
     with pytest.raises(hf.ExportError, match="no config.json"):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tutor.export.hf import GPT2_VOCAB, LAYER_NORM_EPS, ExportError, bpe_files, check_cfg, is_tied
+from tutor.export.hf import GPT2_VOCAB, LAYER_NORM_EPS, ExportError, bpe_files, check_params, is_tied
 
 DTYPES = ("f32", "f16", "q8_0")
 ARCH = "gpt2"
@@ -38,7 +38,7 @@ def gguf_tensors(params: dict, cfg: dict) -> dict:
     """The GGUF tensors (float32 numpy arrays in torch's layout) by their llama.cpp GPT-2 names."""
     import torch
 
-    cfg = check_cfg(cfg)
+    cfg = check_params(params, cfg)
     n = _names()
 
     def get(name):
@@ -104,7 +104,6 @@ def export_gguf(params: dict, cfg: dict, out: Path, dtype: str = "f16", name: st
 
     if dtype not in DTYPES:
         raise ExportError(f"--dtype {dtype}: choose one of {', '.join(DTYPES)}.")
-    cfg = check_cfg(cfg)
     tensors = gguf_tensors(params, cfg)
     tokens, types, merges = tokenizer_vocab()
     for i in range(len(tokens), cfg["vocab_size"]):  # rows beyond GPT-2's tokenizer: never produced by it

@@ -68,41 +68,57 @@ def is_tied(params: dict) -> bool:
     return head.shape == emb.shape and bool(torch.equal(head, emb))
 
 
-def to_hf_state_dict(params: dict, cfg: dict) -> tuple[dict, bool]:
-    """Our parameters (DESIGN §4 names) → `GPT2LMHeadModel`'s state dict, and whether the head is tied."""
-    import torch
-
-    cfg = check_cfg(cfg)
-    expected = set(_TOP) | {"out_head.weight"}
-    out = {}
-    for ours, theirs in _TOP.items():
-        out[PREFIX + theirs] = _get(params, ours)
+def expected_shapes(cfg: dict) -> dict[str, tuple[int, ...]]:
+    """Every parameter a `GPTModel(cfg)` has, by name (DESIGN §4), with its shape."""
+    v, c, e = cfg["vocab_size"], cfg["context_length"], cfg["emb_dim"]
+    shapes = {"tok_emb.weight": (v, e), "pos_emb.weight": (c, e), "final_norm.scale": (e,),
+              "final_norm.shift": (e,), "out_head.weight": (v, e)}
     for i in range(cfg["n_layers"]):
         p = f"trf_blocks.{i}."
-        h = f"{PREFIX}h.{i}."
-        for ours, (theirs, transpose) in _BLOCK.items():
-            expected.add(p + ours)
-            t = _get(params, p + ours)
-            out[h + theirs] = t.t() if transpose else t
-        weights = []
         for name in _QKV:
-            expected.add(f"{p}att.{name}.weight")
-            weights.append(_get(params, f"{p}att.{name}.weight"))
-        out[h + "attn.c_attn.weight"] = torch.cat(weights, dim=0).t()  # (3·emb, emb) → Conv1D (emb, 3·emb)
-        if cfg["qkv_bias"]:
-            biases = []
-            for name in _QKV:
-                expected.add(f"{p}att.{name}.bias")
-                biases.append(_get(params, f"{p}att.{name}.bias"))
-            out[h + "attn.c_attn.bias"] = torch.cat(biases)
-        else:
-            out[h + "attn.c_attn.bias"] = torch.zeros(3 * cfg["emb_dim"], dtype=weights[0].dtype)
-    extra = sorted(set(params) - expected)
+            shapes[f"{p}att.{name}.weight"] = (e, e)
+            if cfg["qkv_bias"]:
+                shapes[f"{p}att.{name}.bias"] = (e,)
+        shapes.update({f"{p}att.out_proj.weight": (e, e), f"{p}att.out_proj.bias": (e,),
+                       f"{p}ff.layers.0.weight": (4 * e, e), f"{p}ff.layers.0.bias": (4 * e,),
+                       f"{p}ff.layers.2.weight": (e, 4 * e), f"{p}ff.layers.2.bias": (e,)})
+        for norm in ("norm1", "norm2"):
+            shapes[f"{p}{norm}.scale"] = shapes[f"{p}{norm}.shift"] = (e,)
+    return shapes
+
+
+def check_params(params: dict, cfg: dict) -> dict:
+    """The parameters must be exactly a GPTModel(cfg)'s (names and shapes); returns the checked cfg."""
+    cfg = check_cfg(cfg)
+    shapes = expected_shapes(cfg)
+    extra = sorted(set(params) - set(shapes))
     if extra:
         raise ExportError(f"Parameters GPT-2 has no place for: {', '.join(extra[:5])}"
                           f"{' …' if len(extra) > 5 else ''} (a classifier head or LoRA layers? Export a "
                           f"language model whose names follow the curriculum).")
-    _get(params, "out_head.weight")
+    for name, shape in shapes.items():
+        if tuple(_get(params, name).shape) != shape:
+            raise ExportError(f"{name} has shape {tuple(params[name].shape)}, the config says {shape}"
+                              + (" (a classifier? only language models export)" if name == "out_head.weight"
+                                 else "") + ".")
+    return cfg
+
+
+def to_hf_state_dict(params: dict, cfg: dict) -> tuple[dict, bool]:
+    """Our parameters (DESIGN §4 names) → `GPT2LMHeadModel`'s state dict, and whether the head is tied."""
+    import torch
+
+    cfg = check_params(params, cfg)
+    out = {PREFIX + theirs: params[ours] for ours, theirs in _TOP.items()}
+    for i in range(cfg["n_layers"]):
+        p = f"trf_blocks.{i}."
+        h = f"{PREFIX}h.{i}."
+        for ours, (theirs, transpose) in _BLOCK.items():
+            out[h + theirs] = params[p + ours].t() if transpose else params[p + ours]
+        weights = [params[f"{p}att.{name}.weight"] for name in _QKV]
+        out[h + "attn.c_attn.weight"] = torch.cat(weights, dim=0).t()  # (3·emb, emb) → Conv1D (emb, 3·emb)
+        out[h + "attn.c_attn.bias"] = (torch.cat([params[f"{p}att.{name}.bias"] for name in _QKV])
+                                       if cfg["qkv_bias"] else torch.zeros(3 * cfg["emb_dim"], dtype=weights[0].dtype))
     tied = is_tied(params)
     if not tied:
         out["lm_head.weight"] = params["out_head.weight"]
