@@ -216,3 +216,14 @@ def test_modelfile_templates():
     assert "### Instruction:\n{{ .Prompt }}\n\n### Response:\n" in alpaca and "Below is an instruction" in alpaca
     raw = modelfile("m.gguf", alpaca=False, context_length=64)
     assert "### Instruction" not in raw and 'TEMPLATE """{{ .Prompt }}"""' in raw
+
+
+def test_export_modules_import_neither_torch_nor_textual():
+    import subprocess
+    import sys
+
+    code = ("import tutor.export.hf, tutor.export.gguf_file, tutor.export.commands, tutor.runs.harness, sys\n"
+            "print(' '.join(sys.modules))")
+    mods = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                              timeout=60).stdout.split())
+    assert not {"torch", "textual", "gguf", "transformers"} & mods
