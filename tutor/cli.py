@@ -404,9 +404,12 @@ def doctor() -> None:
 
 
 from tutor.runs.cli import download as _download, run_app  # noqa: E402  (light: runs import torch lazily)
+from tutor.runs.cli import export as _export, import_ as _import  # noqa: E402
 
 app.add_typer(run_app, name="run")
 app.command("download")(_download)
+app.command("export")(_export)
+app.command("import")(_import)
 
 
 def main() -> None:
