@@ -8,11 +8,9 @@ tries the two layouts a known mistake would accept (MLP weights already transpos
 other dim) to name the mistake. Wrong-shaped tensors must raise, whatever the mechanism.
 """
 
-import os
-import traceback
-
 import torch
 
+import tutor.checks._common as std
 from tutor.grading.framework import CheckFailed, Suite
 
 suite = Suite("gpt2_weights")
@@ -170,16 +168,6 @@ def fresh_model(cfg, seed):
     return gpt_model_class()(cfg)
 
 
-def learner_line(exc, impl):
-    file = getattr(impl, "__file__", None)
-    frames = [f for f in traceback.extract_tb(exc.__traceback__)
-              if file and os.path.abspath(f.filename) == os.path.abspath(file)]
-    if not frames:
-        return ""
-    f = frames[-1]
-    return f" (exercises/{os.path.basename(file)} line {f.lineno}: {(f.line or '').strip()})"
-
-
 def _loads(impl, cfg, sd):
     try:
         impl.load_weights_into_gpt(fresh_model(cfg, 0), sd)
@@ -192,7 +180,7 @@ def _loads(impl, cfg, sd):
 
 def _diagnose_error(impl, cfg, seed, exc):
     """The loader raised on a correct state dict: does it accept the layout a known mistake expects?"""
-    said = f"Loading a correct GPT-2 state dict raised {type(exc).__name__}: {exc}{learner_line(exc, impl)}."
+    said = f"Loading a correct GPT-2 state dict raised {type(exc).__name__}: {exc}{std.learner_line(exc, impl)}"
     sd = hf_state_dict(cfg, seed)
     mlp_linear = dict(sd)
     for i in range(cfg["n_layers"]):
