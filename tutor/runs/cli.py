@@ -172,12 +172,13 @@ def generate(
 
 
 def download(
-    name: str = typer.Argument(..., metavar="NAME", help="What to fetch: verdict."),
+    name: str = typer.Argument(..., metavar="NAME", help="What to fetch: verdict, gpt2-small, gpt2-medium, "
+                                "gpt2-large or gpt2-xl (OpenAI's weights)."),
     from_file: Optional[Path] = typer.Option(None, "--from", help="Import a file you downloaded yourself "
                                              "(it is verified against the pinned SHA-256)."),
 ) -> None:
-    """Fetch a data file into the cache (verified), or import one you downloaded by hand."""
-    from tutor.data.datasets import REMOTE_FILES, DataError, fetch, import_file
+    """Fetch a data file or GPT-2's weights into the cache (verified), or import one you downloaded by hand."""
+    from tutor.data.datasets import REMOTE_FILES, DataError, fetch, import_file, read_marker
     from tutor.data.download import rich_progress
 
     if name not in REMOTE_FILES:
@@ -192,3 +193,6 @@ def download(
         err.print(f"[bold red]Error:[/] {escape(str(e))}")
         raise typer.Exit(1)
     console.print(f"[green]Verified[/] {escape(str(path))}")
+    source = read_marker(path).get("source", "pinned")
+    if source != "pinned":
+        console.print(f"  SHA-256 {read_marker(path).get('sha256')}: {escape(source)}")
