@@ -51,7 +51,7 @@ suite.mistake(
 suite.mistake(
     "qkv-order",
     "c_attn is split in the wrong order: its three slices are query, key and value, in that order.",
-    lesson="#splitting-c-attn",
+    lesson="#splitting-c_attn",
     replace=[(_QKV_W, _QKV_W.replace("q_w, k_w, v_w", "k_w, v_w, q_w")),
              (_QKV_B, _QKV_B.replace("q_b, k_b, v_b", "k_b, v_b, q_b"))],
 )
@@ -59,14 +59,14 @@ suite.mistake(
     "qkv-wrong-dim",
     "c_attn.weight is split along its first dim. It is stored (emb, 3·emb): query, key and value lie side "
     "by side along the last dim (dim=-1), so split there, then transpose each piece.",
-    lesson="#splitting-c-attn",
+    lesson="#splitting-c_attn",
     replace=[(_QKV_W, _QKV_W.replace("dim=-1", "dim=0"))],
 )
 suite.mistake(
     "qkv-biases-not-loaded",
     "The query, key and value biases are not loaded: c_attn.bias (3·emb,) holds all three, split like the "
     "weight.",
-    lesson="#splitting-c-attn",
+    lesson="#splitting-c_attn",
     replace=[(_QKV_B + "\n", "")]
     + [(f"        att.W_{n}.bias = assign(att.W_{n}.bias, {n[0]}_b, h + \"attn.c_attn.bias ({n})\")\n", "")
        for n in ("query", "key", "value")],

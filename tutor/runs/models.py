@@ -111,11 +111,12 @@ def build_uninitialized(GPTModel, cfg: dict):
 
     class _SkipParameterInit(TorchFunctionMode):
         def __torch_function__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
             name = getattr(func, "__name__", "")
-            if (args and isinstance(args[0], torch.nn.Parameter) and name.endswith("_")
-                    and not name.endswith("__")):
-                return args[0]  # nn.init's uniform_/normal_/zero_ …: leave the storage untouched
-            return func(*args, **(kwargs or {}))
+            target = args[0] if args else kwargs.get("tensor")  # nn.init passes it by keyword
+            if isinstance(target, torch.nn.Parameter) and name.endswith("_") and not name.endswith("__"):
+                return target  # nn.init's kaiming_uniform_/normal_/zero_ …: leave the storage untouched
+            return func(*args, **kwargs)
 
     with _SkipParameterInit():
         return GPTModel(cfg)
