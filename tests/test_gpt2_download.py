@@ -200,3 +200,36 @@ def test_cli_download_and_from_with_a_wrong_file(weights, server, tmp_path):
     assert cached(tmp_path).read_bytes() == weights
     r = runner.invoke(app, ["download", "gpt2-medium"], env=env)
     assert r.exit_code == 0 and "announced by" in r.output, r.output
+
+
+def test_run_generate_offline_names_the_url_and_from(tmp_path, monkeypatch):
+    from tutor.cli import app
+
+    monkeypatch.setenv("TUTOR_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("TUTOR_OFFLINE", "1")
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(app, ["run", "generate", "--weights", "gpt2-large", "--prompt", "Hi", "--reference"],
+                           env={"COLUMNS": "300", "TERM": "dumb"})
+    out = " ".join(r.output.split())
+    assert r.exit_code == 1 and "Traceback" not in r.output, r.output
+    assert datasets.REMOTE_FILES["gpt2-large"].url in out and "tutor download gpt2-large --from FILE" in out, out
+
+
+def test_run_generate_refuses_real_gpt2_weights_that_fail_the_sanity_check(tmp_path, monkeypatch, server):  # noqa: F811
+    """Weights that load but are nonsense (here random) must not produce text: the run says why instead."""
+    from tutor.runs.common import RunError
+    from tutor.runs.generate import GenerateConfig, generate_text
+
+    monkeypatch.setitem(gpt2_files.SIZES, "gpt2-medium", TINY)
+    monkeypatch.setattr(gpt2_files, "CONTEXT_LENGTH", 16)
+    data = tiny_checkpoint(tmp_path / "m.safetensors", vocab=50257)
+    server.RequestHandlerClass = _HubHandler
+    server.announce = {}
+    server.files = {"gpt2-medium.safetensors": data}
+    monkeypatch.setenv("TUTOR_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("TUTOR_OFFLINE", raising=False)
+    monkeypatch.setenv("TUTOR_MIRROR", f"{server.url}/range")
+    with pytest.raises(RunError) as e:
+        generate_text(GenerateConfig(prompt="Hi", weights="gpt2-medium", max_new_tokens=3, device="cpu",
+                                     use_reference=True))
+    assert "Sanity check failed" in str(e.value) and "gpt2-medium" in str(e.value), str(e.value)
