@@ -279,7 +279,8 @@ def _raises(impl, cases):
 def check_broadcastable_shapes_raise(impl):
     E = CFG["emb_dim"]
     return _raises(impl, [("h.1.ln_2.bias", (1,)), ("wpe.weight", (1, E)), ("ln_f.weight", (1,)),
-                          ("h.2.attn.c_proj.bias", (1,))])
+                          ("h.2.attn.c_proj.bias", (1,)), ("h.0.mlp.c_fc.bias", (1,)),
+                          ("h.1.attn.c_proj.weight", (1, E)), ("h.0.ln_1.weight", (1,))])
 
 
 @suite.compare("A tensor of the wrong size raises an error (never accepted as it is)",
