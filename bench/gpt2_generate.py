@@ -56,6 +56,7 @@ def main() -> None:
     total = time.perf_counter() - t0
     done = rec.of("done")[0]
     ours = done["tokens_per_s"]
+    print(f"tutor run generate: {done['tokens']} tokens, {ours:.1f} tokens/s", flush=True)
 
     ids = torch.tensor([gpt2_encoding().encode(prompt)])
     results = {}
