@@ -148,8 +148,9 @@ def pretrain(
 @run_app.command()
 def generate(
     prompt: str = typer.Option(..., "--prompt", "-p", help="The text to continue."),
-    weights: Optional[str] = typer.Option(None, "--weights", help="A checkpoint.pt of tutor run pretrain, or its "
-                                          "run folder (default: the workspace's latest run)."),
+    weights: Optional[str] = typer.Option(None, "--weights", help="gpt2-small | gpt2-medium | gpt2-large | gpt2-xl "
+                                          "(OpenAI's weights, downloaded once), a checkpoint.pt of tutor run "
+                                          "pretrain or its run folder (default: the workspace's latest run)."),
     max_new_tokens: int = typer.Option(50, "--max-new-tokens", help="At most this many new tokens."),
     temperature: float = typer.Option(0.8, "--temperature", help="0 = always the most likely token; higher = "
                                       "more varied."),
@@ -160,7 +161,7 @@ def generate(
     events: bool = EventsOpt,
     workspace: Optional[Path] = WorkspaceOpt,
 ) -> None:
-    """Continue a prompt with a trained checkpoint, using your generate() (temperature, top-k)."""
+    """Continue a prompt with a trained checkpoint or OpenAI's GPT-2, using your generate() (temperature, top-k)."""
     if device not in ("auto", "cpu", "cuda", "mps") and not device.startswith("cuda:"):
         _usage(f"--device {device}: choose auto, cpu, cuda or mps.")
     ws = _find_workspace(workspace)
@@ -169,16 +170,23 @@ def generate(
 
     cfg = GenerateConfig(prompt=prompt, weights=weights, max_new_tokens=max_new_tokens, temperature=temperature,
                          top_k=top_k or None, seed=seed, device=device, workspace=ws, use_reference=reference)
-    _run(generate_text, cfg, GenerateConsole(console), events)
+    if events:
+        _run(generate_text, cfg, None, True)
+    else:
+        from tutor.data.download import rich_progress
+
+        with rich_progress("Downloading", console=err) as progress:
+            _run(generate_text, cfg, GenerateConsole(console), False, download_progress=progress)
 
 
 def download(
-    name: str = typer.Argument(..., metavar="NAME", help="What to fetch: verdict."),
+    name: str = typer.Argument(..., metavar="NAME", help="What to fetch: verdict, gpt2-small, gpt2-medium, "
+                                "gpt2-large or gpt2-xl (OpenAI's weights)."),
     from_file: Optional[Path] = typer.Option(None, "--from", help="Import a file you downloaded yourself "
                                              "(it is verified against the pinned SHA-256)."),
 ) -> None:
-    """Fetch a data file into the cache (verified), or import one you downloaded by hand."""
-    from tutor.data.datasets import REMOTE_FILES, DataError, fetch, import_file
+    """Fetch a data file or GPT-2's weights into the cache (verified), or import one you downloaded by hand."""
+    from tutor.data.datasets import REMOTE_FILES, DataError, fetch, import_file, read_marker
     from tutor.data.download import rich_progress
 
     if name not in REMOTE_FILES:
@@ -193,6 +201,9 @@ def download(
         err.print(f"[bold red]Error:[/] {escape(str(e))}")
         raise typer.Exit(1)
     console.print(f"[green]Verified[/] {escape(str(path))}")
+    source = read_marker(path).get("source", "pinned")
+    if source != "pinned":
+        console.print(f"  SHA-256 {read_marker(path).get('sha256')}: {escape(source)}")
 
 
 @run_app.command("eval")
