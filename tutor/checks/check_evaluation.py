@@ -5,12 +5,14 @@
 check) decides some of them; gaps after the word stay short, so any reasonable "shortly" agrees.
 `judge_prompt` is checked for what it must contain, never for its wording. `score_responses` runs with a fake
 judge that answers according to which response it finds in the prompt. `choice_logprobs` is compared on a
-tiny GPTModel (the reference's, random weights, dropout 0.5, no downloads) with GPT-2's BPE.
+tiny GPTModel (the reference's, random weights, dropout 0.5, no downloads) with a small word tokenizer
+that, like GPT-2's BPE, glues a word to the space before it (so joint and separate tokenization differ).
 """
 
 import importlib
+import re
+import zlib
 
-import tiktoken
 import torch
 
 from tutor.grading.framework import CheckFailed, Suite
@@ -49,7 +51,8 @@ REPLIES_FIRST_NUMBER = [
 ]
 REPLIES_RANGE = ["Score: 150", "I give it 250.", "130/100", "101", "Score: 100", "0", "100 out of 100"]
 
-TINY_CFG = {"vocab_size": 50257, "context_length": 64, "emb_dim": 16, "n_heads": 2, "n_layers": 2,
+VOCAB = 512
+TINY_CFG = {"vocab_size": VOCAB, "context_length": 64, "emb_dim": 16, "n_heads": 2, "n_layers": 2,
             "drop_rate": 0.5, "qkv_bias": False}
 QUESTIONS = [  # (prompt, choices): one-token and several-token choices, and a prompt ending in a space
     ("Question: What is the capital of France?\nAnswer:", [" Paris", " London", " Rome", " Berlin"]),
@@ -59,8 +62,15 @@ QUESTIONS = [  # (prompt, choices): one-token and several-token choices, and a p
 ]
 
 
-def _gpt2():
-    return tiktoken.get_encoding("gpt2")
+class WordTokenizer:
+    """Each word with the space before it is one token (as in GPT-2's BPE, " Paris" is not "Paris"); ids
+    are a fixed hash of the piece. Accepts tiktoken's keyword arguments (allowed_special=...) and ignores them.
+    """
+
+    PIECES = re.compile(r" ?\S+|\s")
+
+    def encode(self, text, **kwargs):
+        return [zlib.crc32(piece.encode("utf-8")) % (VOCAB - 1) + 1 for piece in self.PIECES.findall(text)]
 
 
 def _tiny_gpt(seed):
@@ -75,7 +85,7 @@ def _tiny_gpt(seed):
 
 def _scores(impl, model, prompt, choices, seed):
     torch.manual_seed(seed)  # a mistake that leaves dropout on draws the same masks each time it is run
-    out = impl.choice_logprobs(model, _gpt2(), prompt, list(choices), "cpu")
+    out = impl.choice_logprobs(model, WordTokenizer(), prompt, list(choices), "cpu")
     if not isinstance(out, (list, tuple)) or len(out) != len(choices):
         raise CheckFailed(f"choice_logprobs should return a list with one score per choice ({len(choices)}), "
                           f"got {out!r:.200}.")
