@@ -15,6 +15,7 @@ import zlib
 
 import torch
 
+import tutor.checks._common as std
 from tutor.grading.framework import CheckFailed, Suite
 
 suite = Suite("evaluation")
@@ -74,13 +75,17 @@ class WordTokenizer:
 
 
 def _tiny_gpt(seed):
-    """The reference GPTModel (as the grader maps exercises.gpt_model), small, with large random logits."""
-    GPTModel = importlib.import_module("exercises.gpt_model").GPTModel
-    torch.manual_seed(seed)
-    model = GPTModel(dict(TINY_CFG))
-    with torch.no_grad():
+    """The reference GPTModel (as the grader maps exercises.gpt_model), small, with large random logits.
+
+    Built once per grading run and shared: choice_logprobs only reads it (each probe sets its mode).
+    """
+    def build(_reference):
+        return importlib.import_module("exercises.gpt_model").GPTModel(dict(TINY_CFG))
+
+    def sharpen(model):
         model.out_head.weight.mul_(8.0)  # a peaked distribution: the choices' scores differ clearly
-    return model
+
+    return std.shared_source(suite, ("tiny-gpt",), build, seed=seed, init=sharpen)
 
 
 def _scores(impl, model, prompt, choices, seed):
@@ -274,6 +279,7 @@ def check_score_responses(impl):
                atol=2e-3, rtol=1e-4)
 def check_choice_logprobs(impl):
     model = _tiny_gpt(0)
+    model.train()  # as a training loop would leave it: the scores must come from eval() mode anyway
     return {prompt: _scores(impl, model, prompt, choices, seed=i) for i, (prompt, choices) in enumerate(QUESTIONS)}
 
 
