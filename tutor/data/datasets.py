@@ -44,6 +44,15 @@ REMOTE_FILES: dict[str, RemoteFile] = {
         size=20479,
         description="The Verdict, a short story by Edith Wharton (1908, public domain), the course's training text",
     ),
+    "book": RemoteFile(
+        name="book",
+        filename="instruction-data.json",
+        url="https://raw.githubusercontent.com/rasbt/LLMs-from-scratch/main/ch07/01_main-chapter-code/"
+            "instruction-data.json",
+        sha256="7e09a9af353722ca15c18bc580f093f9c39d3178335a75177319cb1e1d163944",
+        size=203524,
+        description="the course's 1,100 instruction/input/output examples (Apache-2.0), for tutor run instruct",
+    ),
 }
 
 BUILTIN_TEXTS = {"builtin": "stories.txt"}
