@@ -171,6 +171,40 @@ def generate(
     _run(generate_text, cfg, GenerateConsole(console), events)
 
 
+@run_app.command()
+def judge(
+    responses: Path = typer.Argument(..., metavar="RESPONSES.json", help="Entries with instruction, input, output "
+                                     "and a response (tutor run instruct writes responses.json)."),
+    model: str = typer.Option("llama3", "--model", help="The judge: a model pulled into Ollama."),
+    host: Optional[str] = typer.Option(None, "--host", help="Ollama's URL (default: $OLLAMA_HOST, else "
+                                       "http://localhost:11434)."),
+    response_key: str = typer.Option("model_response", "--response-key", help="The key of the response to judge."),
+    timeout: float = typer.Option(120.0, "--timeout", help="Seconds to wait for each reply."),
+    retries: int = typer.Option(2, "--retries", help="Tries again after a timeout or a dropped connection."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Results file, JSON lines (default: next to "
+                                       "RESPONSES.json, named after the judge)."),
+    restart: bool = typer.Option(False, "--restart", help="Judge everything again instead of resuming."),
+    reference: bool = ReferenceOpt,
+    events: bool = EventsOpt,
+    workspace: Optional[Path] = WorkspaceOpt,
+) -> None:
+    """Score responses 0-100 with a stronger model through Ollama: average, histogram, worst answers.
+
+    Results are saved as they arrive; run the same command again to resume an interrupted run.
+    """
+    if timeout <= 0 or retries < 0:
+        _usage("--timeout must be positive and --retries at least 0.")
+    ws = _find_workspace(workspace)
+    from tutor.runs.judge import JudgeConfig, judge as run_judge
+    from tutor.runs.render_eval import JudgeConsole
+
+    cfg = JudgeConfig(responses=responses, model=model, host=host, response_key=response_key, out=out,
+                      timeout=timeout, retries=retries, restart=restart, workspace=ws, use_reference=reference)
+    result = _run(run_judge, cfg, JudgeConsole(console), events)
+    if result is not None and result.interrupted:
+        raise typer.Exit(130)
+
+
 def download(
     name: str = typer.Argument(..., metavar="NAME", help="What to fetch: verdict."),
     from_file: Optional[Path] = typer.Option(None, "--from", help="Import a file you downloaded yourself "
