@@ -205,6 +205,33 @@ def judge(
         raise typer.Exit(130)
 
 
+@run_app.command()
+def mmlu(
+    data: str = typer.Option("builtin", "--data", help="builtin (42 questions that ship with tutor) or a JSON file "
+                             "of {question, choices: {A, B, C, D}, answer, subject}."),
+    subjects: Optional[str] = typer.Option(None, "--subjects", help="Only these subjects, comma-separated."),
+    model: Optional[str] = typer.Option(None, "--model", help="A checkpoint.pt or its run folder (default: the "
+                                        "workspace's latest run)."),
+    shots: int = typer.Option(0, "--shots", help="Solved examples of the same subject before each question (0-5)."),
+    device: str = DeviceOpt,
+    out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default .tutor/runs/mmlu-<time>)."),
+    reference: bool = ReferenceOpt,
+    events: bool = EventsOpt,
+    workspace: Optional[Path] = WorkspaceOpt,
+) -> None:
+    """Multiple-choice accuracy with your choice_logprobs: per subject and overall, next to the 25% of guessing."""
+    if device not in ("auto", "cpu", "cuda", "mps") and not device.startswith("cuda:"):
+        _usage(f"--device {device}: choose auto, cpu, cuda or mps.")
+    ws = _find_workspace(workspace)
+    from tutor.runs.mmlu import MmluConfig, mmlu as run_mmlu
+    from tutor.runs.render_eval import MmluConsole
+
+    picked = tuple(s.strip() for s in (subjects or "").split(",") if s.strip())
+    cfg = MmluConfig(data=data, subjects=picked, model=model, shots=shots, device=device, out=out, workspace=ws,
+                     use_reference=reference)
+    _run(run_mmlu, cfg, MmluConsole(console), events)
+
+
 def download(
     name: str = typer.Argument(..., metavar="NAME", help="What to fetch: verdict."),
     from_file: Optional[Path] = typer.Option(None, "--from", help="Import a file you downloaded yourself "
