@@ -174,7 +174,7 @@ def generate(
 @run_app.command()
 def judge(
     responses: Path = typer.Argument(..., metavar="RESPONSES.json", help="Entries with instruction, input, output "
-                                     "and a response (tutor run instruct writes responses.json)."),
+                                     "and a response under --response-key (the course's instruction-data-with-response.json is one)."),
     model: str = typer.Option("llama3", "--model", help="The judge: a model pulled into Ollama."),
     host: Optional[str] = typer.Option(None, "--host", help="Ollama's URL (default: $OLLAMA_HOST, else "
                                        "http://localhost:11434)."),

@@ -1,7 +1,7 @@
 """`tutor run judge RESPONSES.json`: score a model's responses with a stronger model served by Ollama.
 
-Each entry of RESPONSES.json (what `tutor run instruct` writes: instruction, input, output and the model's
-response) is scored by the learner's own `score_responses`, one entry at a time, with a `judge` callable
+Each entry of RESPONSES.json (instruction, input, output and the model's response under `model_response`,
+the shape of the course's instruction-data-with-response.json) is scored by the learner's own `score_responses`, one entry at a time, with a `judge` callable
 that sends the learner's `judge_prompt` to an Ollama server through the official `ollama` client: bounded
 retries, a timeout per request, temperature 0. Every result is appended to a JSON-lines file as soon as it
 arrives, so an interrupted run keeps what it scored and a second run resumes where it stopped. A reply
@@ -70,7 +70,8 @@ def resolve_host(host: Optional[str]) -> str:
 def load_responses(path: Path, response_key: str) -> list[dict]:
     path = Path(path).expanduser()
     if not path.is_file():
-        raise RunError(f"{path} does not exist. `tutor run instruct` writes a responses.json in its run folder.")
+        raise RunError(f"{path} does not exist. Pass a JSON list of entries with instruction, input, output "
+                       f"and a response.")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:

@@ -42,12 +42,12 @@ class MmluConfig:
 def resolve_model(spec: Optional[str], workspace) -> Path:
     if spec in PRETRAINED:
         raise RunError(f"--model {spec}: OpenAI's GPT-2 weights are not available to this version of tutor run "
-                       f"mmlu. Pass a checkpoint of yours (tutor run pretrain or tutor run instruct writes one).")
+                       f"mmlu. Pass a checkpoint of yours (tutor run pretrain writes one).")
     if spec is None:
         found = latest_checkpoint(workspace)
         if found is None:
             raise RunError("No --model given and no run in this workspace yet. Train one with `tutor run "
-                           "pretrain` or `tutor run instruct`, or pass --model PATH (a checkpoint.pt or its folder).")
+                           "pretrain`, or pass --model PATH (a checkpoint.pt or its folder).")
         return found
     try:
         return ckpt.checkpoint_file(spec)
