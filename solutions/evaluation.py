@@ -38,9 +38,11 @@ def parse_score(text):
     for pattern in (_OUT_OF_100, _AFTER_WORD, _ANY_NUMBER):
         match = pattern.search(text)
         if match:
-            value = int(match.group(1) if pattern.groups else match.group(0))
-            return value if 0 <= value <= 100 else None
-    return None
+            break
+    else:
+        return None  # no number at all
+    value = int(match.group(1) if pattern.groups else match.group(0))
+    return value if value <= 100 else None  # \d+ matches no minus sign, so value >= 0 already
 
 
 def score_responses(entries, response_key, judge):
@@ -65,12 +67,12 @@ def choice_logprobs(model, tokenizer, prompt, choices, device):
     with torch.no_grad():
         for choice in choices:
             choice_ids = tokenizer.encode(choice)
-            ids = torch.tensor([prompt_ids + choice_ids], device=device)  # (1, n)
-            logits = model(ids)  # (1, n, vocab_size)
-            # The logits at position t predict token t + 1, so position t scores ids[t + 1].
-            log_probs = torch.log_softmax(logits[0, :-1].float(), dim=-1)  # (n - 1, vocab_size)
-            token_logprobs = log_probs.gather(1, ids[0, 1:].unsqueeze(1)).squeeze(1)  # (n - 1,)
-            # Only the choice's tokens count: they are predicted from position len(prompt_ids) - 1 on.
+            ids = torch.tensor(prompt_ids + choice_ids, device=device)  # (n,)
+            logits = model(ids.unsqueeze(0))  # (1, n, vocab_size): a batch of one
+            log_probs = torch.log_softmax(logits, dim=-1).squeeze(0)  # (n, vocab_size)
+            # Row t of log_probs predicts token t + 1, so rows 0..n-2 score ids[1:].
+            token_logprobs = log_probs[:-1].gather(1, ids[1:].unsqueeze(1))  # (n - 1, 1)
+            # Only the choice's tokens count: they are predicted from row len(prompt_ids) - 1 on.
             scores.append(token_logprobs[len(prompt_ids) - 1:].sum().item())
     model.train(was_training)
     return scores

@@ -52,8 +52,8 @@ def custom_collate_fn(batch, pad_token_id=50256, ignore_index=-100, allowed_max_
     batch_max_length = max(len(item) + 1 for item in batch)
     inputs_lst, targets_lst = [], []
     for item in batch:
-        # A new list: the dataset's own lists must not grow by one pad per epoch.
-        padded = list(item) + [pad_token_id] * (batch_max_length - len(item))
+        # `+` makes a new list: the dataset's own lists must not grow by one pad per batch (no +=).
+        padded = item + [pad_token_id] * (batch_max_length - len(item))
         inputs = torch.tensor(padded[:-1], dtype=torch.long)  # (batch_max_length - 1,)
         targets = torch.tensor(padded[1:], dtype=torch.long)  # the next token at every position
         # targets[len(item) - 1] is the first pad: the end-of-text the model should predict. Keep it.

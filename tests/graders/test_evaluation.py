@@ -20,14 +20,14 @@ def with_function(name: str, new_source: str, source: str = _REF) -> str:
 WRONG = {
     # `if value` treats a score of 0 as missing.
     "zero-is-none": (
-        _REF.replace("return value if 0 <= value <= 100 else None", "return value if value and value <= 100 else None"),
+        _REF.replace("return value if value <= 100 else None", "return value if value and value <= 100 else None"),
         ["'0/100'", "None"],
     ),
     # The matched text is returned as a string.
     "string-score": (
         _REF.replace("value = int(match.group(1) if pattern.groups else match.group(0))",
                      "value = match.group(1) if pattern.groups else match.group(0)")
-            .replace("return value if 0 <= value <= 100 else None", "return value"),
+            .replace("return value if value <= 100 else None", "return value"),
         ["Expected a number", "str"],
     ),
     # A retry that asks the judge twice for every entry.
@@ -50,8 +50,8 @@ WRONG = {
     ),
     # Log-probabilities over the batch dimension instead of the vocabulary.
     "softmax-wrong-dim": (
-        _REF.replace("log_probs = torch.log_softmax(logits[0, :-1].float(), dim=-1)",
-                     "log_probs = torch.log_softmax(logits[0, :-1].float(), dim=0)"),
+        _REF.replace("log_probs = torch.log_softmax(logits, dim=-1).squeeze(0)",
+                     "log_probs = torch.log_softmax(logits, dim=1).squeeze(0)"),
         ["choice_logprobs"],
     ),
 }

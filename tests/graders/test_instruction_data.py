@@ -20,7 +20,7 @@ def with_function(name: str, new_source: str) -> str:
 WRONG = {
     # Padding the dataset's own lists in place: they grow by one pad every time a batch is made.
     "pads-in-place": (
-        _REF.replace("        padded = list(item) + [pad_token_id] * (batch_max_length - len(item))\n",
+        _REF.replace("        padded = item + [pad_token_id] * (batch_max_length - len(item))\n",
                      "        item += [pad_token_id] * (batch_max_length - len(item))\n        padded = item\n"),
         ["lists changed", "grow every epoch"],
     ),
@@ -48,10 +48,10 @@ WRONG = {
     ),
     # Truncating each item to allowed_max_length before padding: the last target becomes a pad.
     "truncate-before-shift": (
-        _REF.replace("        padded = list(item) + [pad_token_id] * (batch_max_length - len(item))\n",
+        _REF.replace("        padded = item + [pad_token_id] * (batch_max_length - len(item))\n",
                      "        if allowed_max_length is not None:\n"
                      "            item = item[:allowed_max_length]\n"
-                     "        padded = list(item) + [pad_token_id] * (batch_max_length - len(item))\n"),
+                     "        padded = item + [pad_token_id] * (batch_max_length - len(item))\n"),
         ["allowed_max_length", "Values differ"],
     ),
     # All pads masked by value, including the first one (the book's nonzero() trick, one index off).

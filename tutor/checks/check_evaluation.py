@@ -94,7 +94,7 @@ def _scores(impl, model, prompt, choices, seed):
     if not isinstance(out, (list, tuple)) or len(out) != len(choices):
         raise CheckFailed(f"choice_logprobs should return a list with one score per choice ({len(choices)}), "
                           f"got {out!r:.200}.")
-    return [float(x) for x in out]
+    return list(out)
 
 
 class FakeJudge:
@@ -177,7 +177,7 @@ suite.mistake(
     "parse_score returns numbers outside 0-100 (a 150 or a 250): return None for them, so that they count as "
     "missing instead of pulling the average up.",
     lesson="#parsing-the-score",
-    replace=[("return value if 0 <= value <= 100 else None", "return value")],
+    replace=[("return value if value <= 100 else None", "return value")],
 )
 suite.mistake(
     "unparsable-dropped",
@@ -215,8 +215,8 @@ suite.mistake(
     "Each token is scored with the logits at its own position; the logits at position t predict token t + 1, "
     "so token t is scored with the logits at t - 1.",
     lesson="#scoring-a-choice-by-log-likelihood",
-    replace=[("log_probs = torch.log_softmax(logits[0, :-1].float(), dim=-1)",
-              "log_probs = torch.log_softmax(logits[0, 1:].float(), dim=-1)")],
+    replace=[("token_logprobs = log_probs[:-1].gather(1, ids[1:].unsqueeze(1))",
+              "token_logprobs = log_probs[1:].gather(1, ids[1:].unsqueeze(1))")],
 )
 suite.mistake(
     "choice-logprobs-joint-tokenization",
@@ -314,3 +314,14 @@ def check_judge_prompt(learner):
             if text not in prompt:
                 raise CheckFailed(f"The judge prompt for {entry['instruction']!r} does not contain {what}:\n"
                                   f"  looked for: {text!r}\n  prompt:     {prompt!r:.600}", diagnosis=diagnosis)
+
+
+@suite.check("choice_logprobs returns Python floats", lesson="#scoring-a-choice-by-log-likelihood")
+def check_choice_logprobs_floats(learner):
+    model = _tiny_gpt(0)
+    prompt, choices = QUESTIONS[0]
+    out = _scores(learner, model, prompt, choices, seed=0)
+    bad = [x for x in out if type(x) is not float]
+    if bad:
+        raise CheckFailed(f"choice_logprobs should return Python floats, got {type(bad[0]).__name__} ({bad[0]!r}). "
+                          "Turn each sum into a number with .item().")

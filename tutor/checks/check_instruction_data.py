@@ -127,7 +127,7 @@ def check_format_without_input(impl):
     return [impl.format_input(dict(e)) for e in ENTRIES_WITHOUT_INPUT]
 
 
-@suite.compare("InstructionDataset encodes prompt, response header and answer", lesson="#the-prompt-template")
+@suite.compare("InstructionDataset encodes prompt, response header and answer", lesson="#the-prompt-template", atol=0, rtol=0)
 def check_dataset(impl):
     data = [dict(e) for e in ENTRIES_WITH_INPUT[:2] + ENTRIES_WITHOUT_INPUT]
     ds = impl.InstructionDataset(data, _gpt2())
@@ -135,7 +135,7 @@ def check_dataset(impl):
 
 
 @suite.compare("custom_collate_fn pads with end-of-text, shifts the targets, ignores later pads",
-               lesson="#keep-one-end-of-text-target")
+               lesson="#keep-one-end-of-text-target", atol=0, rtol=0)
 def check_collate_default(impl):
     return {"three lengths": _pairs(impl, BATCH_MIXED),
             "one-token sequence": _pairs(impl, BATCH_ONE_TOKEN),
@@ -144,13 +144,13 @@ def check_collate_default(impl):
 
 
 @suite.compare("custom_collate_fn uses the pad_token_id and ignore_index it is given",
-               lesson="#padding-with-end-of-text")
+               lesson="#padding-with-end-of-text", atol=0, rtol=0)
 def check_collate_custom_ids(impl):
     return {"pad_token_id=0, ignore_index=-1": _pairs(impl, BATCH_MIXED, pad_token_id=0, ignore_index=-1),
             "pad_token_id=99": _pairs(impl, BATCH_ONE_TOKEN, pad_token_id=99)}
 
 
-@suite.compare("custom_collate_fn cuts inputs and targets to allowed_max_length", lesson="#a-length-limit")
+@suite.compare("custom_collate_fn cuts inputs and targets to allowed_max_length", lesson="#a-length-limit", atol=0, rtol=0)
 def check_collate_allowed_max_length(impl):
     return {"allowed_max_length=4": _pairs(impl, BATCH_LONG, allowed_max_length=4),
             "allowed_max_length=7": _pairs(impl, BATCH_LONG, allowed_max_length=7),
