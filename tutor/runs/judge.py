@@ -109,8 +109,9 @@ def read_results(path: Path, model: str) -> dict[int, dict]:
             rec = json.loads(line)
         except json.JSONDecodeError:
             continue  # a line cut short by an interruption
-        if isinstance(rec, dict) and rec.get("model") == model and rec.get("status") in ("scored", "unparsable"):
-            done[int(rec["index"])] = rec
+        if isinstance(rec, dict) and isinstance(rec.get("index"), int) and rec.get("model") == model \
+                and rec.get("status") in ("scored", "unparsable"):
+            done[rec["index"]] = rec
     return done
 
 
