@@ -53,13 +53,12 @@ REPLIES_FIRST_NUMBER = [
 REPLIES_RANGE = ["Score: 150", "I give it 250.", "130/100", "101", "Score: 100", "0", "100 out of 100"]
 
 VOCAB = 512
-TINY_CFG = {"vocab_size": VOCAB, "context_length": 64, "emb_dim": 16, "n_heads": 2, "n_layers": 2,
+TINY_CFG = {"vocab_size": VOCAB, "context_length": 64, "emb_dim": 16, "n_heads": 2, "n_layers": 1,
             "drop_rate": 0.5, "qkv_bias": False}
-QUESTIONS = [  # (prompt, choices): one-token and several-token choices, and a prompt ending in a space
-    ("Question: What is the capital of France?\nAnswer:", [" Paris", " London", " Rome", " Berlin"]),
+QUESTIONS = [  # (prompt, choices): choices of one and of several tokens; prompts ending in a space or not
     ("Which planet is called the red planet? The answer is",
      [" Mars, the fourth planet from the sun", " Venus", " the Moon", " Jupiter, the largest"]),
-    ("Q: 2 + 2 = ? A: ", ["4", "five", "22", "3.9"]),
+    ("Q: 2 + 2 = ? A: ", ["4", "five", "22", "3.9 or so"]),
 ]
 
 
