@@ -70,8 +70,9 @@ def choice_logprobs(model, tokenizer, prompt, choices, device):
             ids = torch.tensor(prompt_ids + choice_ids, device=device)  # (n,)
             logits = model(ids.unsqueeze(0))  # (1, n, vocab_size): a batch of one
             log_probs = torch.log_softmax(logits, dim=-1).squeeze(0)  # (n, vocab_size)
-            # Row t of log_probs predicts token t + 1, so rows 0..n-2 score ids[1:].
-            token_logprobs = log_probs[:-1].gather(1, ids[1:].unsqueeze(1))  # (n - 1, 1)
+            # Row t of log_probs predicts token t + 1, so rows 0..n-2 score the tokens ids[1:].
+            rows = torch.arange(len(ids) - 1, device=ids.device)  # (n - 1,)
+            token_logprobs = log_probs[rows, ids[1:]]  # (n - 1,)
             # Only the choice's tokens count: they are predicted from row len(prompt_ids) - 1 on.
             scores.append(token_logprobs[len(prompt_ids) - 1:].sum().item())
     model.train(was_training)

@@ -214,8 +214,8 @@ suite.mistake(
     "Each token is scored with the logits at its own position; the logits at position t predict token t + 1, "
     "so token t is scored with the logits at t - 1.",
     lesson="#scoring-a-choice-by-log-likelihood",
-    replace=[("token_logprobs = log_probs[:-1].gather(1, ids[1:].unsqueeze(1))",
-              "token_logprobs = log_probs[1:].gather(1, ids[1:].unsqueeze(1))")],
+    replace=[("rows = torch.arange(len(ids) - 1, device=ids.device)",
+              "rows = torch.arange(1, len(ids), device=ids.device)")],
 )
 suite.mistake(
     "choice-logprobs-joint-tokenization",
