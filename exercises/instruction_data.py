@@ -9,6 +9,9 @@ from torch.utils.data import Dataset
 
 PREAMBLE = ("Below is an instruction that describes a task. "
             "Write a response that appropriately completes the request.")
+INSTRUCTION_HEADER = "\n\n### Instruction:\n"
+INPUT_HEADER = "\n\n### Input:\n"
+RESPONSE_HEADER = "\n\n### Response:\n"
 
 
 def format_input(entry):

@@ -9,6 +9,9 @@ from torch.utils.data import Dataset
 
 PREAMBLE = ("Below is an instruction that describes a task. "
             "Write a response that appropriately completes the request.")
+INSTRUCTION_HEADER = "\n\n### Instruction:\n"
+INPUT_HEADER = "\n\n### Input:\n"
+RESPONSE_HEADER = "\n\n### Response:\n"
 
 
 def format_input(entry):
@@ -16,9 +19,9 @@ def format_input(entry):
 
     `entry` is a dict with the keys `instruction`, `input` and `output`; `output` is not used here.
     """
-    instruction_text = f"{PREAMBLE}\n\n### Instruction:\n{entry['instruction']}"
+    instruction_text = PREAMBLE + INSTRUCTION_HEADER + entry["instruction"]
     # An empty input gets no section at all: an empty "### Input:" would only teach the model noise.
-    input_text = f"\n\n### Input:\n{entry['input']}" if entry["input"] else ""
+    input_text = INPUT_HEADER + entry["input"] if entry["input"] else ""
     return instruction_text + input_text
 
 
@@ -29,8 +32,7 @@ class InstructionDataset(Dataset):
         self.data = data
         self.encoded_texts = []
         for entry in data:
-            response_text = f"\n\n### Response:\n{entry['output']}"
-            full_text = format_input(entry) + response_text
+            full_text = format_input(entry) + RESPONSE_HEADER + entry["output"]
             self.encoded_texts.append(tokenizer.encode(full_text))
 
     def __getitem__(self, index):

@@ -32,12 +32,13 @@ WRONG = {
     ),
     # One newline between the sections instead of a blank line.
     "single-newlines": (
-        _REF.replace('f"{PREAMBLE}\\n\\n### Instruction:', 'f"{PREAMBLE}\\n### Instruction:'),
+        _REF.replace('INSTRUCTION_HEADER = "\\n\\n### Instruction:\\n"', 'INSTRUCTION_HEADER = "\\n### Instruction:\\n"'),
         ["format_input", "Expected"],
     ),
     # Only the prompt is encoded: the model would never see an answer.
     "prompt-only-encoded": (
-        _REF.replace("full_text = format_input(entry) + response_text", "full_text = format_input(entry)"),
+        _REF.replace('full_text = format_input(entry) + RESPONSE_HEADER + entry["output"]',
+                     "full_text = format_input(entry)"),
         ["InstructionDataset"],
     ),
     # Lists instead of tensors.

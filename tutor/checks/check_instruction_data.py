@@ -62,16 +62,16 @@ suite.mistake(
     "An `### Input:` section is added for an example whose input is empty; add it only when "
     "entry[\"input\"] is not empty.",
     lesson="#the-prompt-template",
-    replace=[("""    input_text = f"\\n\\n### Input:\\n{entry['input']}" if entry["input"] else ""\n""",
-              """    input_text = f"\\n\\n### Input:\\n{entry['input']}"\n""")],
+    replace=[('input_text = INPUT_HEADER + entry["input"] if entry["input"] else ""',
+              'input_text = INPUT_HEADER + entry["input"]')],
 )
 suite.mistake(
     "no-response-header",
     "The dataset encodes the prompt and the answer without the `### Response:` header between them; encode "
     "format_input(entry) + \"\\n\\n### Response:\\n\" + entry[\"output\"].",
     lesson="#the-prompt-template",
-    replace=[("""response_text = f"\\n\\n### Response:\\n{entry['output']}\"""",
-              """response_text = f"\\n\\n{entry['output']}\"""")],
+    replace=[('full_text = format_input(entry) + RESPONSE_HEADER + entry["output"]',
+              'full_text = format_input(entry) + "\\n\\n" + entry["output"]')],
 )
 suite.mistake(
     "first-pad-masked",
