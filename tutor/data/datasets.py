@@ -71,6 +71,15 @@ REMOTE_FILES: dict[str, RemoteFile] = {
     "gpt2-xl": _gpt2("gpt2-xl", "openai-community/gpt2-xl", "15ea56dee5df4983c59b2538573817e1667135e2",
                      "0f8b28eb05a8075f48b61b6f35332978c74fc7763fa9fb4051a1c30511736a6a", None, "1558M",
                      "revision and SHA-256 pinned"),
+    "book": RemoteFile(
+        name="book",
+        filename="instruction-data.json",
+        url="https://raw.githubusercontent.com/rasbt/LLMs-from-scratch/main/ch07/01_main-chapter-code/"
+            "instruction-data.json",
+        sha256="7e09a9af353722ca15c18bc580f093f9c39d3178335a75177319cb1e1d163944",
+        size=203524,
+        description="the course's 1,100 instruction/input/output examples (Apache-2.0), for tutor run instruct",
+    ),
 }
 
 BUILTIN_TEXTS = {"builtin": "stories.txt"}

@@ -179,6 +179,67 @@ def generate(
             _run(generate_text, cfg, GenerateConsole(console), False, download_progress=progress)
 
 
+@run_app.command()
+def judge(
+    responses: Path = typer.Argument(..., metavar="RESPONSES.json", help="Entries with instruction, input, output "
+                                     "and a response under --response-key (the course's instruction-data-with-response.json is one)."),
+    model: str = typer.Option("llama3", "--model", help="The judge: a model pulled into Ollama."),
+    host: Optional[str] = typer.Option(None, "--host", help="Ollama's URL (default: $OLLAMA_HOST, else "
+                                       "http://localhost:11434)."),
+    response_key: str = typer.Option("model_response", "--response-key", help="The key of the response to judge."),
+    timeout: float = typer.Option(120.0, "--timeout", help="Seconds to wait for each reply."),
+    retries: int = typer.Option(2, "--retries", help="Tries again after a timeout or a dropped connection."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Results file, JSON lines (default: next to "
+                                       "RESPONSES.json, named after the judge)."),
+    restart: bool = typer.Option(False, "--restart", help="Judge everything again instead of resuming."),
+    reference: bool = ReferenceOpt,
+    events: bool = EventsOpt,
+    workspace: Optional[Path] = WorkspaceOpt,
+) -> None:
+    """Score responses 0-100 with a stronger model through Ollama: average, histogram, worst answers.
+
+    Results are saved as they arrive; run the same command again to resume an interrupted run.
+    """
+    if timeout <= 0 or retries < 0:
+        _usage("--timeout must be positive and --retries at least 0.")
+    ws = _find_workspace(workspace)
+    from tutor.runs.judge import JudgeConfig, judge as run_judge
+    from tutor.runs.render_eval import JudgeConsole
+
+    cfg = JudgeConfig(responses=responses, model=model, host=host, response_key=response_key, out=out,
+                      timeout=timeout, retries=retries, restart=restart, workspace=ws, use_reference=reference)
+    result = _run(run_judge, cfg, JudgeConsole(console), events)
+    if result is not None and result.interrupted:
+        raise typer.Exit(130)
+
+
+@run_app.command()
+def mmlu(
+    data: str = typer.Option("builtin", "--data", help="builtin (42 questions that ship with tutor) or a JSON file "
+                             "of {question, choices: {A, B, C, D}, answer, subject}."),
+    subjects: Optional[str] = typer.Option(None, "--subjects", help="Only these subjects, comma-separated."),
+    model: Optional[str] = typer.Option(None, "--model", help="A checkpoint.pt or its run folder (default: the "
+                                        "workspace's latest run)."),
+    shots: int = typer.Option(0, "--shots", help="Solved examples of the same subject before each question (0-5)."),
+    device: str = DeviceOpt,
+    out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default .tutor/runs/mmlu-<time>)."),
+    reference: bool = ReferenceOpt,
+    events: bool = EventsOpt,
+    workspace: Optional[Path] = WorkspaceOpt,
+) -> None:
+    """Multiple-choice accuracy with your choice_logprobs: per subject and overall, next to the 25% of guessing."""
+    if device not in ("auto", "cpu", "cuda", "mps") and not device.startswith("cuda:"):
+        _usage(f"--device {device}: choose auto, cpu, cuda or mps.")
+    ws = _find_workspace(workspace)
+    from tutor.runs.mmlu import MmluConfig, mmlu as run_mmlu
+    from tutor.runs.render_eval import MmluConsole
+
+    picked = tuple(s.strip() for s in (subjects or "").split(",") if s.strip())
+    cfg = MmluConfig(data=data, subjects=picked, model=model, shots=shots, device=device, out=out, workspace=ws,
+                     use_reference=reference)
+    _run(run_mmlu, cfg, MmluConsole(console), events)
+
+
 def download(
     name: str = typer.Argument(..., metavar="NAME", help="What to fetch: verdict, gpt2-small, gpt2-medium, "
                                 "gpt2-large or gpt2-xl (OpenAI's weights)."),

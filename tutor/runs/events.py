@@ -10,6 +10,7 @@ A run reports through `emit(event_dict)`; each dict has an `"event"` key. The ke
     sample      step, text
     checkpoint  path
     token       text                      (generate: one per new token, as it is produced)
+    judged      index, score, status      (judge: one per entry; status scored|unparsable|failed)
     done        out, checkpoint, metrics  (metrics: path of metrics.json; generate: text)
     error       message
 
