@@ -1,23 +1,38 @@
-"""The grader survives whatever a learner's file does, and never calls a broken or hostile file a pass."""
+"""The grader survives whatever a learner's file does, and never calls a broken or hostile file a pass.
+
+Every hostile file is graded both ways: forked from the warm server (Linux) and in a fresh process per
+exercise (spawn, as on Windows and macOS, forced here), with the same verdicts.
+"""
 
 import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from tests.graders.helpers import grade_source, reference_source
 
 EX = "tokenizer"
 REF = reference_source(EX)
+INFINITE_LOOP = REF.replace("def build_vocab(text):\n", "def build_vocab(text):\n    while True:\n        pass\n")
+
+
+@pytest.fixture(params=["default", "spawn"])
+def grader(request, grader):
+    """The session's grader (fork on Linux, unless TUTOR_GRADER says otherwise), then a spawning one."""
+    return grader if request.param == "default" else request.getfixturevalue("spawn_grader")
 
 
 def test_infinite_loop_times_out(grader):
-    src = REF.replace("def build_vocab(text):\n", "def build_vocab(text):\n    while True:\n        pass\n")
-    r = grade_source(grader, EX, src, timeout=4)
+    r = grade_source(grader, EX, INFINITE_LOOP, timeout=4)
     assert r.status == "timeout", r.summary()
     assert "endless loop" in r.message, r.summary()
 
 
 def test_grader_is_usable_after_a_timeout(grader):
+    # Self-contained: the timeout happens here, on this grader, right before the grade that must still work.
+    timed_out = grade_source(grader, EX, INFINITE_LOOP, timeout=3)
+    assert timed_out.status == "timeout", timed_out.summary()
     r = grade_source(grader, EX, REF)
     assert r.status == "passed", r.summary()
 

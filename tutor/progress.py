@@ -9,12 +9,13 @@ lost. No torch, no UI.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from tutor.portable import file_lock
 
 SCHEMA_VERSION = 1
 
@@ -76,8 +77,6 @@ class Progress:
                 e.solution_forced = True
         elif kind == "reset":
             e.status = "not_started"
-        elif kind == "visited":
-            pass
 
 
 def _now() -> str:
@@ -95,13 +94,8 @@ class ProgressStore:
 
     @contextlib.contextmanager
     def _locked(self):
-        self.dir.mkdir(parents=True, exist_ok=True)
-        with open(self.lock_file, "a+") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+        with file_lock(self.lock_file):
+            yield
 
     def _replay(self) -> Progress:
         progress = Progress()

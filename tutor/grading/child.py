@@ -21,7 +21,7 @@ from pathlib import Path
 
 from tutor import curriculum as curriculum_mod
 from tutor import paths
-from tutor.assemble import install_exercises_mapping, reference_mapping
+from tutor.exercise_imports import install_exercises_mapping, reference_mapping
 from tutor.grading.results import KNOWN_MISTAKE, CheckResult, ExerciseResult
 
 PYTEST_INI = Path(__file__).with_name("pytest.ini")

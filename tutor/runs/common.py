@@ -14,7 +14,8 @@ import traceback
 from pathlib import Path
 from typing import Iterator, Optional
 
-from tutor.assemble import Assembly, assemble, install_exercises_mapping
+from tutor.assemble import Assembly, assemble
+from tutor.exercise_imports import install_exercises_mapping
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
