@@ -1,4 +1,4 @@
-"""Every lesson's python blocks run, and the output a lesson shows is what its code prints (DESIGN §10)."""
+"""Every lesson's python blocks run, and the output a lesson shows is what its code prints."""
 
 from __future__ import annotations
 

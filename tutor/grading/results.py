@@ -1,4 +1,4 @@
-"""Result types of a grading run and their JSON form (DESIGN §5). Plain data, no torch."""
+"""Result types of a grading run and their JSON form. Plain data, no torch."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ class ExerciseResult:
         return self.status == "passed"
 
     def to_json(self) -> dict:
-        """The §5 form: id, status, checks (name, passed, message), duration_s."""
+        """The form `tutor grade --json` prints: id, status, checks (name, passed, message), duration_s."""
         checks = [{"name": c.name, "passed": c.passed, "message": c.message} for c in self.checks]
         if self.message and self.status != "passed":
             checks.insert(0, {"name": "grading", "passed": False, "message": self.message})

@@ -14,6 +14,7 @@ import traceback
 from pathlib import Path
 from typing import Iterator, Optional
 
+from tutor import portable
 from tutor.assemble import Assembly, assemble
 from tutor.exercise_imports import install_exercises_mapping
 
@@ -127,6 +128,7 @@ def default_out(workspace, name: str) -> Path:
 def stop_on_sigint(stop: threading.Event) -> Iterator[None]:
     """While the block runs, Ctrl-C sets `stop` (the run saves and returns); a second Ctrl-C aborts at once.
 
+    The same for SIGBREAK on Windows, which is what the TUI sends a run there (`portable.interrupt`).
     Only the main thread can own signal handlers; elsewhere (a TUI worker) the caller sets `stop` itself.
     """
     if threading.current_thread() is not threading.main_thread():
@@ -138,8 +140,9 @@ def stop_on_sigint(stop: threading.Event) -> Iterator[None]:
             raise KeyboardInterrupt
         stop.set()
 
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {sig: signal.signal(sig, handler) for sig in portable.stop_signals()}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)

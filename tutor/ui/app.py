@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 
 WatchFn = Callable[..., Iterator["str | None"]]
 
-MODE_TITLES = {"learn": "Learn", "grade": "Grade", "train": "Train", "playground": "Playground"}
 MISSED_EVENT_S = 2.5  # a change seen by stat() but not reported by file events for this long: poll instead
 GRADER_GRACE_S = 15.0  # a grade this much over the grader's own time limit means the grading process hangs
 
@@ -199,7 +198,7 @@ class TutorApp(App[None]):
     @on(GraderReady)
     def _grader_ready(self, message: GraderReady) -> None:
         self.grader_state = "ready"
-        self.grader_note = f"Grader ready (warmed up in {message.seconds:.1f} s)."
+        self.grader_note = self.grader.take_notice() or f"Grader ready (warmed up in {message.seconds:.1f} s)."
 
     @on(GraderFailed)
     def _grader_failed(self, message: GraderFailed) -> None:
