@@ -49,6 +49,13 @@ def test_sys_exit_at_import_is_an_error(grader):
     assert "sys.exit" in r.message, r.summary()
 
 
+def test_keyboard_interrupt_at_import_is_an_error_not_a_crash(grader):
+    r = grade_source(grader, EX, REF + "\nraise KeyboardInterrupt\n")
+    assert r.status == "error", r.summary()
+    assert "KeyboardInterrupt" in r.message and "out of memory" not in r.message, r.summary()
+    assert "Traceback" not in r.message, r.summary()
+
+
 def test_syntax_error_names_the_line(grader):
     lines = REF.splitlines()
     lines[9] = "def broken(:"

@@ -198,13 +198,16 @@ def run_exercise(exercise_id: str, learner_file: Path) -> ExerciseResult:
                     + (f":\n    {e.text.rstrip()}" if e.text else ""))
     except BaseException as e:  # noqa: BLE001 - SystemExit and friends at import are the learner's too
         restore(snap)
-        if isinstance(e, KeyboardInterrupt):
-            raise
+        # A grading child has its own session and no terminal: a Ctrl-C typed by the learner never reaches
+        # it, so a KeyboardInterrupt here was raised by their module, like any other exception.
         msg, _ = describe_exception(e, str(learner_file))
         if isinstance(e, MemoryError):
             msg = "it asked for more memory than grading allows (a few GB); is something far too large?"
         if isinstance(e, SystemExit):
             msg = f"exercises/{ex.module} called sys.exit() while being imported; remove that call."
+        if isinstance(e, KeyboardInterrupt):
+            msg = (f"exercises/{ex.module} raised KeyboardInterrupt while being imported (nobody pressed "
+                   "Ctrl-C: grading runs apart from your terminal); remove that `raise`.")
         return done("error", f"exercises/{ex.module} could not be imported.\n{msg}")
     tampered = restore(snap)
     missing = [n for n in ex.names if not hasattr(learner, n)]

@@ -121,6 +121,7 @@ def child_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # the hidden suites need no third-party plugins
     env.setdefault("PYTHONHASHSEED", "0")
+    env.setdefault("PYTHONIOENCODING", "utf-8")  # the learner's prints, whatever the console's code page
     src_root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = src_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     return env

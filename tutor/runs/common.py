@@ -108,10 +108,13 @@ def where_it_failed(exc: BaseException, assembly: Optional[Assembly]) -> str:
     """'exercises/layers.py line 12 (in forward)' for the deepest frame in an exercise file, else ''."""
     if assembly is None:
         return ""
-    files = {str(p.resolve()): name for name, p in assembly.mapping.items()}
+    def key(path) -> str:  # as the OS compares paths (case-insensitively on Windows)
+        return os.path.normcase(str(Path(path).resolve()))
+
+    files = {key(p): name for name, p in assembly.mapping.items()}
     found = None
     for frame in traceback.extract_tb(exc.__traceback__):
-        name = files.get(str(Path(frame.filename).resolve()))
+        name = files.get(key(frame.filename))
         if name:
             found = (name, frame)
     if not found:

@@ -68,10 +68,10 @@ class ChildRun:
         self.stop_requested = False
 
     def start(self) -> None:
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8")  # UTF-8 on Windows consoles too
         self.proc = subprocess.Popen(
             self.argv, cwd=self.cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True, bufsize=1, env=env,
+            stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="replace", bufsize=1, env=env,
             **portable.new_process_group(),  # a Ctrl-C meant for the editor or the shell never reaches it
         )
         threading.Thread(target=self._drain_stderr, daemon=True).start()
