@@ -59,11 +59,12 @@ def reference_mapping() -> dict[str, Path]:
     return {p.stem: p for p in paths.solutions_dir().glob("*.py") if p.stem != "__init__"}
 
 
-def learner_mapping(exercises_dir: Path) -> dict[str, Path]:
-    """Every module name to the learner's file where `exercises_dir` holds one, else to the reference's."""
+def learner_mapping(exercises_dir: Path, only: set[str] | None = None) -> dict[str, Path]:
+    """Every module name to the learner's file where `exercises_dir` holds one (and, given `only`, the name is
+    in it), else to the reference's."""
     mapping = reference_mapping()
     for name in mapping:
         mine = Path(exercises_dir) / f"{name}.py"
-        if mine.is_file():
+        if mine.is_file() and (only is None or name in only):
             mapping[name] = mine
     return mapping

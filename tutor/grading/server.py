@@ -128,16 +128,24 @@ def child_env() -> dict[str, str]:
 
 
 def _run_job(kind: str, exercise: str, file: str):
-    """The work a child does: grade one exercise, or (kind "assembly") check a workspace's assembled model."""
-    if kind == "assembly":
+    """The work a child does: grade one exercise, or check a workspace's assembled model (kind "assembly": the
+    learner's passing modules and the reference for the rest; "assembly-mine": all of the learner's)."""
+    if kind in ("assembly", "assembly-mine"):
         import torch
 
+        from tutor import curriculum
         from tutor.exercise_imports import learner_mapping
+        from tutor.progress import ProgressStore
         from tutor.grading.assembly import run_assembly
         from tutor.workspace import Workspace
 
         torch.set_num_threads(1)  # a tiny model: threads only add overhead
-        return run_assembly(learner_mapping(Workspace(Path(file)).exercises_dir))
+        ws = Workspace(Path(file))
+        only = None
+        if kind == "assembly":  # which modules pass is progress's to say; the core decides no more than that
+            progress = ProgressStore(ws.state_dir).load()
+            only = {ex.module_name for ex in curriculum.load().exercises if progress.get(ex.id).status == "passed"}
+        return run_assembly(learner_mapping(ws.exercises_dir, only=only))
     from tutor.grading.child import run_exercise
 
     return run_exercise(exercise, Path(file))

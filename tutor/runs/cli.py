@@ -39,10 +39,11 @@ def _usage(message: str) -> None:
 
 
 def _find_workspace(explicit: Optional[Path]):
+    from tutor.cli import chosen_workspace  # the global `tutor -w DIR run …` counts too
     from tutor.workspace import WorkspaceError, find_workspace
 
     try:
-        return find_workspace(explicit)
+        return find_workspace(chosen_workspace(explicit))
     except WorkspaceError as e:
         _usage(str(e))
 

@@ -26,8 +26,7 @@ from typing import Any, Iterator, Optional
 from tutor import portable
 from tutor.assemble import Assembly, assemble
 from tutor.exercise_imports import install_exercises_mapping
-
-DEVICES = ("auto", "cpu", "cuda", "mps")
+from tutor.runs.configs import DEVICES
 
 
 class RunError(RuntimeError):
