@@ -47,7 +47,7 @@ def main() -> None:
 
     import torch
 
-    from tutor.assemble import install_exercises_mapping, reference_mapping
+    from tutor.exercise_imports import install_exercises_mapping, reference_mapping
     from tutor.runs import checkpoint as ckpt
     from tutor.runs.configs import PRESETS
 

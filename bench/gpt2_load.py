@@ -64,7 +64,8 @@ _CHILD = r"""
 import json, resource, sys, time
 sys.path.insert(0, sys.argv[2])
 import torch
-from tutor.assemble import Assembly, install_exercises_mapping, reference_mapping
+from tutor.assemble import Assembly
+from tutor.exercise_imports import install_exercises_mapping, reference_mapping
 from tutor.runs.models import load_model
 mapping = reference_mapping()
 install_exercises_mapping(mapping)

@@ -15,7 +15,7 @@ transformers = pytest.importorskip("transformers")
 
 from safetensors.torch import save_file  # noqa: E402
 
-from tutor.assemble import install_exercises_mapping, reference_mapping  # noqa: E402
+from tutor.exercise_imports import install_exercises_mapping, reference_mapping  # noqa: E402
 from tutor.runs import models  # noqa: E402
 
 HF_CFG = dict(vocab_size=50257, n_positions=64, n_embd=32, n_layer=3, n_head=4)

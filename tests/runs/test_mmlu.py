@@ -16,7 +16,7 @@ from tutor.runs.mmlu import MmluConfig, build_prompt, mmlu
 
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory):
-    from tutor.assemble import install_exercises_mapping, reference_mapping
+    from tutor.exercise_imports import install_exercises_mapping, reference_mapping
     from tutor.runs import checkpoint as ckpt
     from tutor.runs.configs import PRESETS
 

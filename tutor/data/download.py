@@ -52,19 +52,11 @@ def sha256_file(path: Path) -> str:
 
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on `path` (POSIX), so two processes never append to the same `.part`."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: no advisory locks here; a concurrent download is unlikely
+    """Hold an exclusive lock on `path`, so two processes never append to the same `.part` (any OS)."""
+    from tutor.portable import file_lock
+
+    with file_lock(path):
         yield
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _open(url: str, start: int, timeout: float):

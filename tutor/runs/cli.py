@@ -81,12 +81,11 @@ def _run(domain, cfg, emit_console, events: bool, **kwargs) -> object:
 
 def _last_assembly():
     """The assembly the run installed (found through the import hook), for naming the failing file."""
-    from tutor.assemble import Assembly, ExercisesFinder
+    from tutor.assemble import Assembly
+    from tutor.exercise_imports import installed_mapping
 
-    for finder in sys.meta_path:
-        if isinstance(finder, ExercisesFinder):
-            return Assembly(finder.mapping, (), ())
-    return None
+    mapping = installed_mapping()
+    return Assembly(mapping, (), ()) if mapping is not None else None
 
 
 @run_app.command()

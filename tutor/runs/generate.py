@@ -37,7 +37,6 @@ class GenerateConfig:
     device: str = "auto"
     workspace: Any = None
     use_reference: bool = False
-    stop_at_end_of_text: bool = True
 
 
 def latest_checkpoint(workspace) -> Optional[Path]:
@@ -145,13 +144,12 @@ def generate_text(cfg: GenerateConfig, emit: Emit = lambda e: None, download_pro
     if cfg.seed is not None:
         torch.manual_seed(cfg.seed)
     stream = _Utf8Stream()
-    eos = END_OF_TEXT if cfg.stop_at_end_of_text else None
     stopped_at_eos = False
     t0 = time.perf_counter()
     for _ in range(cfg.max_new_tokens):
         with torch.no_grad(), autocast(device):
             new = generate(model, idx, max_new_tokens=1, context_size=ctx, temperature=cfg.temperature,
-                           top_k=top_k, eos_id=eos)
+                           top_k=top_k, eos_id=END_OF_TEXT)
         if new.shape[1] == idx.shape[1]:  # generate stopped: the next token was <|endoftext|>
             stopped_at_eos = True
             break

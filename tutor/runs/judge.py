@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from tutor.assemble import assemble, install_exercises_mapping
+from tutor.assemble import assemble
+from tutor.exercise_imports import install_exercises_mapping
 from tutor.runs.common import RunError, import_piece, stop_on_sigint
 from tutor.runs.events import Emit, event
 
