@@ -52,7 +52,7 @@ def main() -> None:
     rec = Recorder()
     t0 = time.perf_counter()
     generate_text(GenerateConfig(prompt=prompt, weights=str(path), max_new_tokens=args.tokens, temperature=0.0,
-                                 device="cpu", use_reference=True, stop_at_end_of_text=False), rec)
+                                 device="cpu", use_reference=True), rec)
     total = time.perf_counter() - t0
     done = rec.of("done")[0]
     ours = done["tokens_per_s"]
