@@ -6,7 +6,8 @@ sibling `exercises.gpt_model` is the reference's while grading), in eval() mode.
 
 import torch
 
-from tutor.grading.framework import CheckFailed, Suite, copy_params, randomize_norms
+import tutor.checks._common as std
+from tutor.grading.framework import CheckFailed, Suite, randomize_norms
 
 suite = Suite("kv_cache")
 
@@ -25,7 +26,8 @@ suite.mistake(
     "generate_text_simple_cached does not reset the cache before feeding the prompt, so the keys and "
     "values of an earlier prompt are still attended to: call model.reset_kv_cache() first.",
     lesson="#resetting-the-cache",
-    replace=[("        model.reset_kv_cache()  # a new prompt", "        # a new prompt")],
+    replace=[("        model.reset_kv_cache()\n        new, cached = idx[:, -context_size:], 0\n",
+              "        new, cached = idx[:, -context_size:], 0\n")],
 )
 suite.mistake(
     "reset-keeps-keys-values",
@@ -70,26 +72,17 @@ CFG = {"vocab_size": 60, "context_length": 8, "emb_dim": 12, "n_heads": 2, "n_la
 CFG_B = {"vocab_size": 97, "context_length": 6, "emb_dim": 8, "n_heads": 2, "n_layers": 1,
          "drop_rate": 0.0, "qkv_bias": True}
 
-_SOURCES = {}
-
-
 def _source_model(cfg, seed):
-    """A reference gpt_model GPTModel (random norms too), built once and only ever read."""
-    key = (tuple(sorted(cfg.items())), seed)
-    if key not in _SOURCES:
-        from exercises.gpt_model import GPTModel  # the reference's while grading
+    """A reference gpt_model GPTModel (random norms too), built once per grading run and only ever read."""
+    from exercises.gpt_model import GPTModel  # the reference's while grading
 
-        torch.manual_seed(seed)
-        _SOURCES[key] = randomize_norms(GPTModel(cfg)).eval()
-    return _SOURCES[key]
+    key = ("gpt_model", tuple(sorted(cfg.items())))
+    return std.shared_source(suite, key, lambda _: GPTModel(cfg), seed=seed, init=randomize_norms).eval()
 
 
 def _model(impl, cfg, seed):
     """The module's GPTModel holding `_source_model(cfg, seed)`'s parameters, in eval() mode."""
-    m = impl.GPTModel(cfg)
-    copy_params(_source_model(cfg, seed), m)
-    torch.manual_seed(seed + 1000)
-    return m.eval()
+    return std.copy_from(_source_model(cfg, seed), impl.GPTModel(cfg), reseed=seed + 1000).eval()
 
 
 def _ids(cfg, shape, seed):
@@ -198,7 +191,7 @@ def check_generate_past_window(impl):
         except Exception:
             raise e from None  # it fails inside the window too: not this mistake
         raise CheckFailed(
-            f"Generating past the window raised {type(e).__name__}: {e}\n"
+            f"Generating past the window raised {type(e).__name__}: {e}{std.learner_line(e, impl)}\n"
             f"(context_length {CFG['context_length']}; e.g. a 3-token prompt and 12 new tokens). "
             "Generation that fits in the window works, so the cache most likely keeps growing past "
             "context_length.",
