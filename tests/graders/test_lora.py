@@ -41,6 +41,12 @@ WRONG = {
         ["the same object"],
     ),
     # Unfreezes everything after replacing (requires_grad_ on the whole model).
+    # A drawn from a normal distribution instead of Kaiming-uniform.
+    "normal-init": (
+        _REF.replace("        nn.init.kaiming_uniform_(self.A, a=math.sqrt(5))  # the init nn.Linear gives its weight\n",
+                     "        nn.init.normal_(self.A, std=1 / math.sqrt(rank))\n"),
+        ["does not look Kaiming-uniform"],
+    ),
     "unfreezes-base": (
         _REF.replace(_RECURSE, _RECURSE + "    model.requires_grad_(True)\n"),
         ["made frozen parameters trainable"],
@@ -82,10 +88,10 @@ CORRECT = {
         "return (self.alpha / self.rank) * (x @ self.A @ self.B)",
         "return self.scaling * (x @ (self.A @ self.B))",
     ),
-    # A initialised from a normal distribution scaled by 1/sqrt(rank) (another common choice).
-    "normal-init": _REF.replace(
+    # Kaiming-uniform with its default negative slope (a=0): a wider but still Kaiming-uniform A.
+    "kaiming-default-slope": _REF.replace(
         "        nn.init.kaiming_uniform_(self.A, a=math.sqrt(5))  # the init nn.Linear gives its weight\n",
-        "        nn.init.normal_(self.A, std=1 / math.sqrt(rank))\n",
+        "        nn.init.kaiming_uniform_(self.A)\n",
     ),
 }
 

@@ -194,6 +194,25 @@ def check_starts_as_identity(learner):
                           "constant: with A and B both zero, B's gradient is zero too and nothing trains.")
 
 
+@suite.check("A fresh LoRALayer's A is Kaiming-uniform", lesson="#why-b-starts-at-zero")
+def check_kaiming_uniform(learner):
+    """A of a larger fresh LoRALayer looks Kaiming-uniform: uniform on [-b, b] with b <= sqrt(6 / fan_in)
+    (torch's fan_in of an (in_dim, rank) tensor is rank; sqrt(6 / fan_in) is the bound for a = 0, the widest)."""
+    rank = 8
+    torch.manual_seed(61)
+    a, _ = _lora_params(learner.LoRALayer(64, 32, rank, alpha=16))
+    a = a.detach()
+    widest = (6 / rank) ** 0.5
+    top, mean = a.abs().max().item(), a.abs().mean().item()
+    if top > widest * 1.0001 or not 0.4 * top <= mean <= 0.6 * top:
+        raise CheckFailed(
+            f"A fresh LoRALayer(64, 32, rank=8)'s A does not look Kaiming-uniform: its largest entry is "
+            f"{top:.4g} (at most {widest:.4g} expected) and its mean absolute value {mean:.4g} (about half "
+            "the largest for a uniform distribution). Initialise it with "
+            "nn.init.kaiming_uniform_(self.A, a=math.sqrt(5))."
+        )
+
+
 @suite.check("A and B receive gradients; the frozen base does not", lesson="#counting-trainable-parameters")
 def check_gradients(learner):
     torch.manual_seed(7)

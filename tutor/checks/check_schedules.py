@@ -1,5 +1,7 @@
 """Hidden checks for the schedules exercise (lessons/19-schedules.md): learning_rate and train_model."""
 
+import contextlib
+import io
 import math
 
 import torch
@@ -132,21 +134,29 @@ def _train(impl, n_epochs, warmup, peak, initial, minimum, seed):
     rest = [p for p in model.parameters() if p is not model.out_head.weight]
     optimizer = _RecordingSGD([{"params": rest}, {"params": head}], lr=peak)  # two param groups
     train, val = _batches(4, seed + 1), _batches(2, seed + 2)
-    out = impl.train_model(model, train, val, optimizer, "cpu", n_epochs=n_epochs, eval_freq=3,
-                           eval_iter=2, start_context="ab", tokenizer=_CharTokenizer(),
-                           warmup_steps=warmup, initial_lr=initial, min_lr=minimum)
+    model.eval()  # as an earlier evaluation may leave it: train_model must switch to train() itself
+    modes = []  # the model's mode at each forward pass that builds a graph (the training steps)
+    model.register_forward_pre_hook(lambda m, args: modes.append(m.training) if torch.is_grad_enabled() else None)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        out = impl.train_model(model, train, val, optimizer, "cpu", n_epochs=n_epochs, eval_freq=3,
+                               eval_iter=2, start_context="ab", tokenizer=_CharTokenizer(),
+                               warmup_steps=warmup, initial_lr=initial, min_lr=minimum)
+    # generate_and_print_sample prints "ab" as the tokenizer decodes it ("rs"), then the continuation.
+    samples = [line for line in printed.getvalue().splitlines() if line.startswith("rs")]
     params = torch.cat([p.detach().flatten() for p in model.parameters()])
-    return out, optimizer.seen, params
+    return out, optimizer.seen, params, {"train() mode at each training step": modes,
+                                         "samples printed (one per epoch)": len(samples)}
 
 
 def _train_result(impl, *args):
-    out, seen, params = _train(impl, *args)
+    out, seen, params, behaviour = _train(impl, *args)
     if not isinstance(out, (tuple, list)) or len(out) != 4:
         raise CheckFailed("train_model should return four lists: (train_losses, val_losses, "
                           f"track_tokens_seen, track_lrs); it returned {type(out).__name__} "
                           f"{'of length ' + str(len(out)) if isinstance(out, (tuple, list)) else ''}.")
     return {"train_losses": list(out[0]), "val_losses": list(out[1]), "track_tokens_seen": list(out[2]),
-            "track_lrs": list(out[3]), "parameters after training": params}
+            "track_lrs": list(out[3]), "parameters after training": params, **behaviour}
 
 
 @suite.compare("train_model: losses, tokens seen, the recorded lrs and the trained weights", lesson="#the-exercise",
@@ -175,7 +185,7 @@ def check_returns_float(learner):
              "clipped to norm 1.0 from step warmup_steps on", lesson="#gradient-clipping")
 def check_step_time_state(learner):
     warmup, peak, initial, minimum = 3, 0.05, 0.005, 0.001
-    out, seen, _ = _train(learner, 2, warmup, peak, initial, minimum, 3)
+    out, seen, _, _ = _train(learner, 2, warmup, peak, initial, minimum, 3)
     total = len(seen)
     if total != 8:
         raise CheckFailed(f"2 epochs over 4 batches should make 8 optimizer steps; there were {total}.")
