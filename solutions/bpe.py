@@ -71,10 +71,8 @@ class BPETokenizer:
 
     # -- training --------------------------------------------------------------------------------
     def train(self, text, vocab_size, special_tokens=("<|endoftext|>",)):
-        """Learn merges from `text` until the vocabulary (special tokens included) has vocab_size ids."""
-        if vocab_size < 256 + len(special_tokens):
-            raise ValueError(f"vocab_size must be at least {256 + len(special_tokens)}")
-        self.__init__()
+        """Learn merges from `text` (on a new tokenizer) until the vocabulary, special tokens included,
+        has vocab_size ids."""
         # Special tokens are cut out of the training text: their characters never join a merge.
         pieces = _split_specials(text, special_tokens)[::2]
         chunks = [list(chunk.encode("utf-8")) for piece in pieces for chunk in GPT2_SPLIT.findall(piece)]
@@ -100,9 +98,6 @@ class BPETokenizer:
     def encode(self, text, allowed_special=frozenset()):
         """Token ids of `text`. Special tokens count as such only if named in `allowed_special`;
         otherwise their text is encoded like any other text."""
-        unknown = set(allowed_special) - set(self.special_tokens)
-        if unknown:
-            raise ValueError(f"not special tokens of this tokenizer: {sorted(unknown)}")
         ids = []
         pieces = _split_specials(text, allowed_special)
         for i, piece in enumerate(pieces):
@@ -152,6 +147,5 @@ def _split_specials(text, specials):
     """[text, special, text, special, ..., text]: `text` cut at each occurrence of a special token."""
     if not specials:
         return [text]
-    # Longest first, so that a special token that contains another one wins.
-    alternatives = "|".join(regex.escape(s) for s in sorted(specials, key=len, reverse=True))
+    alternatives = "|".join(regex.escape(s) for s in specials)
     return regex.split(f"({alternatives})", text)

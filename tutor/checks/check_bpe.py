@@ -153,8 +153,10 @@ def check_overlapping_pairs(impl):
                lesson="#training-merge-by-merge")
 def check_early_stop_and_specials(impl):
     tok = _trained(impl, "abcabc xyz", 256 + 50, special_tokens=(EOT, "<|pad|>"))
+    lone = _trained(impl, "x", 256 + 5)  # not a single pair to count
     return {"ids": tok.encode("<|pad|>abcabc<|endoftext|>", allowed_special={EOT, "<|pad|>"}),
-            "tokens": tok.decode(tok.encode("abc xyz abc"))}
+            "tokens": tok.decode(tok.encode("abc xyz abc")),
+            "trained on 'x'": lone.encode("xx" + EOT, allowed_special={EOT})}
 
 
 @suite.compare("train on text with accents and emoji: the first learned tokens' bytes and encode",
