@@ -190,10 +190,12 @@ def check_round_trip(learner):
     extra = "\x00\x01 control, \u200b zero-width, \U0001f600, surrogates-free ✓ \u00e9 vs e\u0301"
     for name, tok in tokenizers.items():
         for text in [*VARIED, STORY, extra]:
-            got = tok.decode(tok.encode(text))
-            if got != text:
-                raise CheckFailed(f"With the {name} tokenizer, decode(encode(text)) gave\n  {got!r}\n"
-                                  f"for the text\n  {text!r}")
+            for allowed in (frozenset(), {EOT}):
+                got = tok.decode(tok.encode(text, allowed_special=allowed))
+                if got != text:
+                    raise CheckFailed(f"With the {name} tokenizer, decode(encode(text, allowed_special="
+                                      f"{set(allowed) or 'frozenset()'})) gave\n  {got!r}\nfor the text\n"
+                                      f"  {text!r}")
 
 
 @suite.check("from_gpt2 with GPT-2's real files gives exactly tiktoken's ids", lesson="#gpt-2s-merges")

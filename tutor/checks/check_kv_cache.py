@@ -90,9 +90,10 @@ def _ids(cfg, shape, seed):
     return torch.randint(0, cfg["vocab_size"], shape, generator=g)
 
 
-def _chunks(model, ids, sizes):
+def _chunks(model, ids, sizes, reset=True):
     """Reset, then feed `ids` with use_cache=True in chunks of `sizes` tokens; the logits per call."""
-    model.reset_kv_cache()
+    if reset:
+        model.reset_kv_cache()
     outs, start = [], 0
     with torch.no_grad():
         for n in sizes:
@@ -141,7 +142,8 @@ def check_cached_one_by_one(impl):
     for seed, cfg, prompt in [(4, CFG, 3), (5, CFG_B, 1)]:
         ids = _ids(cfg, (2, cfg["context_length"]), seed)
         sizes = [prompt] + [1] * (cfg["context_length"] - prompt)
-        outs.append(_chunks(_model(impl, cfg, seed), ids, sizes))
+        # A fresh model starts with an empty cache at position 0, also before any reset_kv_cache().
+        outs.append(_chunks(_model(impl, cfg, seed), ids, sizes, reset=seed != 4))
     return outs
 
 
@@ -241,4 +243,27 @@ def check_cached_equals_uncached(learner):
                 f"context_size {context_size}): first at position {first} of "
                 f"{expected.shape[1]}.\n  uncached: {expected[0].tolist()}\n"
                 f"  cached:   {got[0].tolist()}"
+            )
+
+
+@suite.check("Generation feeds the prompt once, then one token per step (re-filling only when the window "
+             "is full); use_cache=False feeds the whole window every step", lesson="#generating-with-the-cache")
+def check_fed_lengths(learner):
+    for use_cache, expected in ((True, [3, 1, 1, 1, 1, 1, 8, 8]), (False, [3, 4, 5, 6, 7, 8, 8, 8])):
+        m = _model(learner, CFG, 16)
+        lengths = []
+        m.register_forward_pre_hook(lambda mod, args, kwargs: lengths.append(args[0].shape[1]) if args
+                                    else lengths.append(kwargs["in_idx"].shape[1]), with_kwargs=True)
+        kwargs = {} if use_cache else {"use_cache": False}
+        learner.generate_text_simple_cached(m, _ids(CFG, (2, 3), 160), 8, None, **kwargs)
+        extra = len(lengths) - len(expected)
+        if lengths[:len(expected)] != expected or extra not in (0, 1):
+            call = "generate_text_simple_cached(model, prompt, 8)" if use_cache else \
+                "generate_text_simple_cached(model, prompt, 8, use_cache=False)"
+            raise CheckFailed(
+                f"{call} with a 3-token prompt and context length 8 gave the model inputs of these lengths: "
+                f"{lengths}; expected {expected} (one more call after the last token is fine). "
+                + ("With the cache (the default): the prompt once, then each new token alone; only when the "
+                   "window is full, the last context_size tokens again."
+                   if use_cache else "Without the cache, every step feeds the whole (cropped) window.")
             )
