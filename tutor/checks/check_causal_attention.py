@@ -8,12 +8,11 @@ makes them visible: with zero query/key weights every score is 0, and with one-h
 projection that copies them, the context vectors *are* the (dropped-out) attention weights.
 """
 
-import os
-import traceback
-
 import torch
 
-from tutor.grading.framework import CheckFailed, Suite, copy_params, describe_tensor
+import tutor.checks._attention as att
+import tutor.checks._common as std
+from tutor.grading.framework import CheckFailed, Suite
 
 suite = Suite("causal_attention")
 
@@ -81,94 +80,38 @@ suite.mistake(
 # -- helpers -------------------------------------------------------------------------------------------------
 def make(impl, d_in, d_out, context_length, dropout=0.0, qkv_bias=False, seed=0):
     """The learner's (or a variant's) module with the reference's parameters for this seed."""
-    torch.manual_seed(seed)
-    ref = suite.reference.CausalAttention(d_in=d_in, d_out=d_out, context_length=context_length,
-                                          dropout=dropout, qkv_bias=qkv_bias)
-    m = impl.CausalAttention(d_in=d_in, d_out=d_out, context_length=context_length,
-                             dropout=dropout, qkv_bias=qkv_bias)
-    copy_params(ref, m)
-    return m
+    return att.make(suite, impl, "CausalAttention", seed=seed, d_in=d_in, d_out=d_out,
+                    context_length=context_length, dropout=dropout, qkv_bias=qkv_bias)
 
 
-def inputs(b, num_tokens, d_in, seed):
-    g = torch.Generator().manual_seed(seed)
-    return torch.randn(b, num_tokens, d_in, generator=g)
-
-
-def call(m, x):
-    with torch.no_grad():
-        out = m(x)
-    if not torch.is_tensor(out):
-        raise CheckFailed(f"forward should return a tensor, got {type(out).__name__}.")
-    return out
-
-
-def same(a, b):
-    """Equal, counting NaN as equal to NaN (NaN outputs are reported by the checks that look for them)."""
-    return tuple(a.shape) == tuple(b.shape) and bool(((a == b) | (a.isnan() & b.isnan())).all())
-
-
-def require_finite(out, what):
-    if torch.is_tensor(out) and out.is_floating_point() and not torch.isfinite(out).all():
-        bad = torch.nonzero(~torch.isfinite(out))[0].tolist()
-        raise CheckFailed(
-            f"{what}: the output contains NaN or inf (first at index {tuple(bad)}).\n"
-            "A query whose keys are all masked gets softmax(-inf, …, -inf) = NaN: the mask must leave the "
-            "diagonal visible (torch.triu(..., diagonal=1)), and must hide the future, not the past."
-        )
-
-
-def learner_line(exc, impl):
-    file = getattr(impl, "__file__", None)
-    if not file:
-        return ""
-    frames = [f for f in traceback.extract_tb(exc.__traceback__)
-              if os.path.abspath(f.filename) == os.path.abspath(file)]
-    if not frames:
-        return ""
-    f = frames[-1]
-    return f"\n  at exercises/{os.path.basename(file)} line {f.lineno}: {(f.line or '').strip()}"
-
-
-PROBE_TOKENS = 6
+inputs, call = att.inputs, std.run
+T = att.PROBE_TOKENS
 
 
 def probe(impl, dropout):
     """A module whose output shows its attention weights (see the module docstring)."""
-    T = PROBE_TOKENS
-    ref = suite.reference.CausalAttention(d_in=T, d_out=2 * T, context_length=T, dropout=dropout)
-    with torch.no_grad():
+    def init(ref):
         ref.W_query.weight.zero_()
         ref.W_key.weight.zero_()
         ref.W_value.weight.copy_(torch.cat([torch.eye(T), torch.eye(T)]))  # (2T, T): e_j -> [e_j, e_j]
-    m = impl.CausalAttention(d_in=T, d_out=2 * T, context_length=T, dropout=dropout)
-    copy_params(ref, m)
-    return m
+
+    return std.with_reference_params(
+        suite, impl, lambda m: m.CausalAttention(d_in=T, d_out=2 * T, context_length=T, dropout=dropout),
+        seed=0, init=init)
 
 
 def probe_weights(m, batch):
-    """(weights, copies): two (batch, T, T) tensors, both the attention weights (after any dropout).
+    """(weights, copies): two (batch, 1, T, T) tensors, both the attention weights (after any dropout).
 
     Every score is 0, so token i weighs its visible keys equally; token j's value is [e_j, e_j], so output
     row i is [a_i0 .. a_i(T-1), a_i0 .. a_i(T-1)].
     """
-    T = PROBE_TOKENS
     x = torch.eye(T).expand(batch, T, T).clone()
     out = call(m, x)
     if tuple(out.shape) != (batch, T, 2 * T):
         raise CheckFailed(f"Expected an output of shape {(batch, T, 2 * T)}, got {tuple(out.shape)}.")
-    w = out.view(batch, T, 2, T)
-    return w[:, :, 0, :], w[:, :, 1, :]
-
-
-def future_mask():
-    """(T, T) bool, True where key j comes after query i: the weights that must be 0."""
-    return torch.triu(torch.ones(PROBE_TOKENS, PROBE_TOKENS, dtype=torch.bool), diagonal=1)
-
-
-def uniform_weights():
-    """(T, T): the causal weights when every score is equal, 1/(i+1) on tokens 0..i of row i."""
-    return torch.tril(torch.ones(PROBE_TOKENS, PROBE_TOKENS)) / torch.arange(1, PROBE_TOKENS + 1).unsqueeze(1)
+    w = out.view(batch, T, 2, T).unsqueeze(1)  # (batch, 1, T, 2, T)
+    return w[:, :, :, 0, :], w[:, :, :, 1, :]
 
 
 # -- compare-checks --------------------------------------------------------------------------------------------
@@ -193,26 +136,9 @@ def check_qkv_bias(impl):
     return call(m, inputs(2, 5, 4, seed=104))
 
 
-@suite.compare("Inputs shorter than context_length work", lesson="#slicing-the-mask-to-the-current-length")
-def check_shorter_inputs(impl):
-    context_length = 8
-    m = make(impl, d_in=4, d_out=3, context_length=context_length, seed=5)
-    x = inputs(2, context_length, 4, seed=105)
-    outs = [call(m, x)]  # errors at full length are reported as they are
-    for n in (5, 1):
-        try:
-            outs.append(call(m, x[:, :n]))
-        except NotImplementedError:
-            raise
-        except (RuntimeError, IndexError, ValueError) as e:
-            raise CheckFailed(
-                f"Your module works on {context_length} tokens (= context_length) but fails on an input of "
-                f"{n} tokens with {type(e).__name__}: {e}{learner_line(e, impl)}\n"
-                "The mask is built for context_length tokens; slice it to the number of tokens of the input, "
-                "mask[:num_tokens, :num_tokens], so that it fits shorter sequences too.",
-                diagnosis="mask-not-sliced",
-            ) from e
-    return outs
+check_shorter_inputs = att.shorter_inputs(
+    suite, build=lambda impl, n: make(impl, d_in=4, d_out=3, context_length=n, seed=5), d_in=4,
+    lesson="#slicing-the-mask-to-the-current-length")
 
 
 @suite.compare("In eval() mode dropout is off and the outputs match", lesson="#dropout-on-the-attention-weights")
@@ -223,159 +149,37 @@ def check_eval_mode(impl):
 
 
 # -- property checks -------------------------------------------------------------------------------------------
-@suite.check("mask is registered as a buffer", lesson="#slicing-the-mask-to-the-current-length")
-def check_mask_is_buffer(learner):
-    m = learner.CausalAttention(d_in=3, d_out=2, context_length=6, dropout=0.0)
-    if "mask" in dict(m.named_buffers()):
-        return
-    if torch.is_tensor(getattr(m, "mask", None)):
-        raise CheckFailed(
-            "self.mask is a plain tensor attribute. Register it with self.register_buffer(\"mask\", ...) so "
-            "that it moves with the module on .to(device) (a GPU run would fail otherwise)."
-        )
-    raise CheckFailed("The module has no buffer named mask. Build the causal mask in __init__ and register it "
-                      "with self.register_buffer(\"mask\", ...).")
+check_mask_is_buffer = att.mask_is_buffer(
+    suite, build=lambda learner: learner.CausalAttention(d_in=3, d_out=2, context_length=6, dropout=0.0),
+    lesson="#slicing-the-mask-to-the-current-length")
 
+check_causality = std.causality(
+    suite, build=lambda learner: make(learner, d_in=3, d_out=4, context_length=6, seed=7),
+    inputs=lambda: inputs(2, 6, 3, seed=107), vary=std.vary_normal(seed=200),
+    before=lambda out: att.require_finite(out, "Causality"), lesson="#the-causal-mask",
+    hint="the mask must hide every later key (scores set to -inf above the diagonal).")
 
-@suite.check("Changing later tokens never changes earlier outputs (causality)", lesson="#the-causal-mask")
-def check_causality(learner):
-    T = 6
-    m = make(learner, d_in=3, d_out=4, context_length=T, seed=7)
-    x = inputs(2, T, 3, seed=107)
-    out = call(m, x)
-    require_finite(out, "Causality")
-    for t in range(T - 1):
-        x2 = x.clone()
-        x2[:, t + 1:] = inputs(2, T - t - 1, 3, seed=200 + t)
-        out2 = call(m, x2)
-        diff = (out2[:, : t + 1] - out[:, : t + 1]).abs().amax(dim=(0, 2))  # per position 0..t
-        bad = torch.nonzero(~(diff <= 1e-5))
-        if len(bad):
-            p = int(bad[0])
-            raise CheckFailed(
-                f"Changing the tokens after position {t} changed the output at position {p} "
-                f"(by up to {float(diff[p]):.4g}). The output at position {p} may depend on tokens 0..{p} only: "
-                "the mask must hide every later key (scores set to -inf above the diagonal)."
-            )
+check_masked_weights = att.masked_weights(
+    suite, probe=probe, probe_weights=probe_weights, heads=1, lesson="#the-causal-mask",
+    title="Masked attention weights are exactly 0 and each row sums to 1")
 
+check_eval_deterministic = std.eval_is_deterministic(
+    suite, build=lambda learner: make(learner, d_in=3, d_out=4, context_length=6, dropout=0.5, seed=8),
+    inputs=lambda: inputs(2, 6, 3, seed=108), lesson="#dropout-on-the-attention-weights",
+    hint="Dropout must be off in eval(): use nn.Dropout, or pass training=self.training to F.dropout.")
 
-@suite.check("Masked attention weights are exactly 0 and each row sums to 1", lesson="#the-causal-mask")
-def check_masked_weights(learner):
-    w, _ = probe_weights(probe(learner, dropout=0.0), batch=2)
-    require_finite(w, "Attention weights")
-    leaks = torch.nonzero((w != 0) & future_mask())
-    if len(leaks):
-        s, i, j = (int(v) for v in leaks[0])
-        raise CheckFailed(
-            f"Token {i} gives attention weight {float(w[s, i, j]):.4g} to the later token {j}; masked weights "
-            "must be exactly 0. Fill the scores above the diagonal with -inf before the softmax.\n"
-            f"  weights of sequence {s} (all scores equal): {describe_tensor(w[s], max_items=12)}"
-        )
-    sums = w.sum(dim=-1)[0]
-    if not torch.allclose(sums, torch.ones_like(sums), atol=1e-5):
-        raise CheckFailed(
-            f"The rows of attention weights sum to {[round(v, 4) for v in sums.tolist()]} instead of 1. Either "
-            "the softmax runs over the wrong axis (it must be the last one, the keys), or the future is zeroed "
-            "after the softmax without renormalising."
-        )
-    if not torch.allclose(w, uniform_weights().expand_as(w), atol=1e-5):
-        raise CheckFailed(
-            "With all scores equal, token i should spread its attention evenly over tokens 0..i "
-            f"(1/(i+1) each).\n  expected: {describe_tensor(uniform_weights(), max_items=12)}\n"
-            f"  got:      {describe_tensor(w[0], max_items=12)}"
-        )
+check_dropout_in_training = att.dropout_on_weights(
+    suite, probe=probe, probe_weights=probe_weights, batch=32, seed=9, lesson="#dropout-on-the-attention-weights",
+    title="train() with dropout=0.5 drops about half of the attention weights and scales up the rest",
+    elsewhere="the context vectors (or on the values)")
 
+check_batch_independence = std.batch_independence(
+    suite, build=lambda learner: make(learner, d_in=3, d_out=4, context_length=5, seed=10),
+    inputs=lambda: inputs(3, 5, 3, seed=110), lesson="#batches",
+    hint="Attention must stay within each sequence: transpose only the last two axes of the keys "
+         "(transpose(1, 2), not .T) and never mix the batch axis into the tokens.")
 
-@suite.check("eval() turns dropout off: two calls give the same output", lesson="#dropout-on-the-attention-weights")
-def check_eval_deterministic(learner):
-    m = make(learner, d_in=3, d_out=4, context_length=6, dropout=0.5, seed=8)
-    m.eval()
-    x = inputs(2, 6, 3, seed=108)
-    a, b = call(m, x), call(m, x)
-    if not same(a, b):
-        raise CheckFailed(
-            "In eval() mode two calls on the same input gave different outputs (largest difference "
-            f"{float((a - b).abs().nan_to_num(0).max()):.4g}). Dropout must be off in eval(): use nn.Dropout, "
-            "or pass training=self.training to F.dropout."
-        )
-
-
-@suite.check("train() with dropout=0.5 drops about half of the attention weights and scales up the rest",
-             lesson="#dropout-on-the-attention-weights")
-def check_dropout_in_training(learner):
-    p, batch = 0.5, 32
-    m = probe(learner, dropout=p)
-    m.eval()
-    base, _ = probe_weights(m, batch)                       # the weights without dropout
-    deterministic = same(base, probe_weights(m, batch)[0])
-    m.train()
-    torch.manual_seed(9)
-    w, copies = probe_weights(m, batch)
-    require_finite(w, "Dropout")
-    if not torch.equal(w, copies):
-        raise CheckFailed(
-            "Dropout seems to act on the context vectors (or on the values), not on the attention weights: "
-            "two output features that mix the same values with the same weights came out different. Apply the "
-            "dropout to attn_weights, before multiplying by the values."
-        )
-    if not deterministic:
-        return  # dropout is active in eval(): check_eval_deterministic reports it; no baseline to compare with
-    visible = base != 0                                     # every weight dropout could drop
-    kept, before = w[visible], base[visible]
-    dropped = float((kept == 0).float().mean())
-    if dropped == 0:
-        raise CheckFailed(
-            f"With dropout={p} in train() mode, no attention weight was dropped. Apply the dropout (built with "
-            "the probability the module is given) to the attention weights after the softmax. Dropout on the "
-            "scores, before the softmax, does not zero any weight."
-        )
-    if not 0.38 <= dropped <= 0.62:
-        raise CheckFailed(
-            f"With dropout={p} in train() mode, {dropped:.0%} of the non-zero attention weights were dropped; "
-            f"expected about {p:.0%}. Use the dropout probability the module is given."
-        )
-    nz = kept != 0
-    if not torch.allclose(kept[nz], before[nz] / (1 - p), rtol=1e-4, atol=1e-6):
-        ratio = float((kept[nz] / before[nz]).median())
-        raise CheckFailed(
-            f"The attention weights that survive dropout should be multiplied by 1/(1-p) = {1 / (1 - p):g}; yours "
-            f"are multiplied by about {ratio:.3g}. nn.Dropout does this scaling for you."
-        )
-
-
-@suite.check("The sequences of a batch do not influence each other", lesson="#batches")
-def check_batch_independence(learner):
-    m = make(learner, d_in=3, d_out=4, context_length=5, seed=10)
-    x = inputs(3, 5, 3, seed=110)
-    together = call(m, x)
-    for i in range(3):
-        alone, expected = call(m, x[i: i + 1]), together[i: i + 1]
-        if tuple(alone.shape) != tuple(expected.shape):
-            raise CheckFailed(f"A batch of 1 gave an output of shape {tuple(alone.shape)}, expected "
-                              f"{tuple(expected.shape)}.")
-        if not torch.allclose(alone, expected, atol=1e-5, rtol=1e-4, equal_nan=True):
-            diff = (alone - expected).abs().nan_to_num(0).max()
-            raise CheckFailed(
-                f"Sequence {i} of a batch of 3 gets a different output than the same sequence in a batch of "
-                f"its own (largest difference {float(diff):.4g}). Attention must "
-                "stay within each sequence: transpose only the last two axes of the keys (transpose(1, 2), "
-                "not .T) and never mix the batch axis into the tokens."
-            )
-
-
-@suite.check("Gradients reach every parameter", lesson="#putting-the-steps-in-order")
-def check_gradients(learner):
-    m = make(learner, d_in=3, d_out=4, context_length=5, seed=11)
-    x = inputs(2, 5, 3, seed=111)
-    out = m(x)
-    if not torch.is_tensor(out) or not out.requires_grad:
-        raise CheckFailed("The output does not depend on any parameter (no gradient can flow). Do not use "
-                          "torch.no_grad(), .detach() or .data in forward.")
-    weights = torch.randn(out.shape, generator=torch.Generator().manual_seed(12))
-    (out * weights).sum().backward()
-    for name, param in m.named_parameters():
-        if param.grad is None or not bool((param.grad != 0).any()):
-            raise CheckFailed(
-                f"The parameter {name} gets no gradient, so training would never change it. Is it used in "
-                "forward (and not through .detach() or .data)?"
-            )
+check_gradients = std.gradients_reach_every_parameter(
+    suite, build=lambda learner: make(learner, d_in=3, d_out=4, context_length=5, seed=11),
+    inputs=lambda: inputs(2, 5, 3, seed=111), lesson="#putting-the-steps-in-order",
+    hint="Is it used in forward (and not through .detach() or .data)?")

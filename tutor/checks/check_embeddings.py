@@ -2,17 +2,16 @@
 
 import torch
 
-from tutor.grading.framework import CheckFailed, Suite, copy_params, describe_tensor
+import tutor.checks._common as std
+from tutor.grading.framework import Suite
 
 suite = Suite("embeddings")
 
 
 def _embed(impl, vocab_size, context_length, emb_dim, idx):
     """The module's output for `idx`, with the reference's (seeded) weights copied in."""
-    torch.manual_seed(vocab_size * 100 + context_length)
-    ref = suite.reference.GPTEmbedding(vocab_size, context_length, emb_dim)
-    m = impl.GPTEmbedding(vocab_size, context_length, emb_dim)
-    copy_params(ref, m)
+    m = std.with_reference_params(suite, impl, lambda mod: mod.GPTEmbedding(vocab_size, context_length, emb_dim),
+                                  seed=vocab_size * 100 + context_length)
     return m(idx)
 
 
@@ -120,37 +119,17 @@ def check_single_token(impl):
 
 # -- property checks ---------------------------------------------------------------------------------------
 def _learner_module(learner, vocab_size=40, context_length=6, emb_dim=4):
-    torch.manual_seed(0)
-    ref = suite.reference.GPTEmbedding(vocab_size, context_length, emb_dim)
-    m = learner.GPTEmbedding(vocab_size, context_length, emb_dim)
-    copy_params(ref, m)
-    return m
+    return std.with_reference_params(suite, learner,
+                                     lambda mod: mod.GPTEmbedding(vocab_size, context_length, emb_dim), seed=0)
 
 
-@suite.check("Each sequence of a batch is embedded on its own", lesson="#broadcasting-over-the-batch")
-def check_batch_independence(learner):
-    m = _learner_module(learner)
-    idx = _ids(6, 40, (3, 5))
-    together = m(idx)
-    for b in range(idx.shape[0]):
-        alone = m(idx[b:b + 1])
-        if tuple(alone.shape) != (1, 5, 4) or tuple(together.shape) != (3, 5, 4):
-            raise CheckFailed(f"Expected shapes (1, 5, 4) for one sequence and (3, 5, 4) for three; "
-                              f"got {tuple(alone.shape)} and {tuple(together.shape)}.")
-        if not torch.allclose(alone[0], together[b], atol=1e-6):
-            raise CheckFailed(
-                f"Sequence {b} of a batch of 3 gets different vectors than when it is embedded alone: every "
-                "sequence must be embedded independently of the others.\n"
-                f"  alone:    {describe_tensor(alone[0])}\n  in batch: {describe_tensor(together[b])}")
+check_batch_independence = std.batch_independence(
+    suite, title="Each sequence of a batch is embedded on its own", build=_learner_module,
+    inputs=lambda: _ids(6, 40, (3, 5)), lesson="#broadcasting-over-the-batch",
+    hint="Every sequence must be embedded independently of the others.", atol=1e-6, rtol=0.0)
 
-
-@suite.check("Gradients reach both tok_emb and pos_emb", lesson="#the-exercise")
-def check_gradients(learner):
-    m = _learner_module(learner)
-    out = m(_ids(7, 40, (2, 6)))
-    out.pow(2).sum().backward()
-    for name in ("tok_emb.weight", "pos_emb.weight"):
-        p = dict(m.named_parameters())[name]
-        if p.grad is None or not bool(p.grad.abs().sum() > 0):
-            raise CheckFailed(f"No gradient reached {name}: the output must be computed from both tables "
-                              "(token embeddings + positional embeddings) so that both are trained.")
+check_gradients = std.gradients_reach_every_parameter(
+    suite, title="Gradients reach both tok_emb and pos_emb", build=_learner_module,
+    inputs=lambda: _ids(7, 40, (2, 6)), loss=lambda out: out.pow(2).sum(), lesson="#the-exercise",
+    hint="The output must be computed from both tables (token embeddings + positional embeddings) so that "
+         "both are trained.")

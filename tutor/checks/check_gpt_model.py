@@ -3,7 +3,8 @@
 import torch
 from torch.overrides import TorchFunctionMode
 
-from tutor.grading.framework import CheckFailed, Suite, copy_params, randomize_norms
+import tutor.checks._common as std
+from tutor.grading.framework import CheckFailed, Suite, randomize_norms
 
 suite = Suite("gpt_model")
 
@@ -64,29 +65,18 @@ GPT_CONFIG_124M = {"vocab_size": 50257, "context_length": 1024, "emb_dim": 768, 
                    "drop_rate": 0.1, "qkv_bias": False}
 
 
-_SOURCES = {}
-
-
 def _source_model(cfg, seed):
     """A reference GPTModel to copy weights from: default init from `seed`, every LayerNorm's scale and shift
     set to random values (so a skipped or misplaced norm shows). Built once per grading run and shared by the
     reference, the known mistakes and the learner (it is only ever read)."""
-    key = (tuple(sorted(cfg.items())), seed)
-    if key not in _SOURCES:
-        torch.manual_seed(seed)
-        ref = suite.reference.GPTModel(cfg)
-        randomize_norms(ref)
-        _SOURCES[key] = ref
-    return _SOURCES[key]
+    return std.shared_source(suite, tuple(sorted(cfg.items())), lambda m: m.GPTModel(cfg), seed=seed,
+                             init=randomize_norms)
 
 
 def _model(impl, cfg, seed):
     """The module's GPTModel with the parameters of `_source_model(cfg, seed)`."""
-    src = _source_model(cfg, seed)
-    m = impl.GPTModel(cfg)
-    copy_params(src, m)
-    torch.manual_seed(seed + 1000)  # what the probe draws next does not depend on how the model was built
-    return m
+    # reseed: what the probe draws next does not depend on how the model was built
+    return std.copy_from(_source_model(cfg, seed), impl.GPTModel(cfg), reseed=seed + 1000)
 
 
 class _RecordingModel(torch.nn.Module):
@@ -204,63 +194,34 @@ def check_parameter_count_124m(learner, reference):
     )
 
 
-@suite.check("In eval() mode the logits are deterministic (dropout off)", lesson="#from-token-ids-to-logits")
-def check_eval_deterministic(learner):
-    m = _model(learner, dict(CFG, drop_rate=0.5), seed=11).eval()
-    ids = torch.randint(0, CFG["vocab_size"], (2, 8))
-    with torch.no_grad():
-        a, b = m(ids), m(ids)
-    if not torch.equal(a, b):
-        raise CheckFailed(
-            "With drop_rate 0.5, two calls in eval() mode gave different logits (largest difference "
-            f"{(a - b).abs().max().item():.4g}). Use nn.Dropout modules, which switch off in eval()."
-        )
+check_eval_deterministic = std.eval_is_deterministic(
+    suite, title="In eval() mode the logits are deterministic (dropout off)",
+    build=lambda learner: _model(learner, dict(CFG, drop_rate=0.5), seed=11),
+    inputs=lambda: torch.randint(0, CFG["vocab_size"], (2, 8), generator=torch.Generator().manual_seed(110)),
+    lesson="#from-token-ids-to-logits",
+    hint="With drop_rate 0.5, dropout must be off in eval(): use nn.Dropout modules, which switch off in eval().")
 
 
-@suite.check("Gradients reach every parameter", lesson="#from-token-ids-to-logits")
-def check_gradients(learner):
-    m = _model(learner, dict(CFG, drop_rate=0.0), seed=12).train()
-    torch.manual_seed(120)
-    ids = torch.randint(0, CFG["vocab_size"], (2, 8))
-    logits = m(ids)
-    torch.nn.functional.cross_entropy(logits.flatten(0, 1), torch.roll(ids, -1, dims=1).flatten()).backward()
-    missing = [n for n, p in m.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
-    if missing:
-        raise CheckFailed(
-            f"After a backward pass these parameters got no gradient: {', '.join(missing[:6])}"
-            f"{' …' if len(missing) > 6 else ''}. Every submodule must be used in forward."
-        )
+def _cross_entropy(ids):
+    return lambda logits: torch.nn.functional.cross_entropy(logits.flatten(0, 1),
+                                                            torch.roll(ids, -1, dims=1).flatten())
 
 
-@suite.check("Sequences in a batch do not influence each other", lesson="#from-token-ids-to-logits")
-def check_batch_independence(learner):
-    m = _model(learner, CFG, seed=13).eval()
-    torch.manual_seed(130)
-    ids = torch.randint(0, CFG["vocab_size"], (3, 6))
-    with torch.no_grad():
-        together = m(ids)
-        alone = torch.cat([m(ids[i:i + 1]) for i in range(3)])
-    if tuple(together.shape) != (3, 6, CFG["vocab_size"]):
-        raise CheckFailed(f"Logits for ids of shape (3, 6) should have shape (3, 6, {CFG['vocab_size']}); "
-                          f"got {tuple(together.shape)}.")
-    if not torch.allclose(together, alone, atol=1e-5, rtol=1e-4):
-        raise CheckFailed(
-            "Running 3 sequences as one batch gave different logits than running each alone (largest difference "
-            f"{(together - alone).abs().max().item():.4g}): something mixes values across the batch dimension."
-        )
+_GRAD_IDS = torch.randint(0, CFG["vocab_size"], (2, 8), generator=torch.Generator().manual_seed(120))
 
+check_gradients = std.gradients_reach_every_parameter(
+    suite, build=lambda learner: _model(learner, dict(CFG, drop_rate=0.0), seed=12).train(),
+    inputs=lambda: _GRAD_IDS, loss=_cross_entropy(_GRAD_IDS), lesson="#from-token-ids-to-logits",
+    hint="Every submodule must be used in forward.")
 
-@suite.check("Changing a later token leaves earlier logits unchanged (causality)", lesson="#from-token-ids-to-logits")
-def check_causal(learner):
-    m = _model(learner, CFG, seed=14).eval()
-    torch.manual_seed(140)
-    ids = torch.randint(0, CFG["vocab_size"], (2, 8))
-    other = ids.clone()
-    other[:, 5:] = (ids[:, 5:] + 1) % CFG["vocab_size"]
-    with torch.no_grad():
-        a, b = m(ids), m(other)
-    if not torch.allclose(a[:, :5], b[:, :5], atol=1e-5, rtol=1e-4):
-        raise CheckFailed(
-            "Changing tokens 5-7 changed the logits at positions 0-4 (largest difference "
-            f"{(a[:, :5] - b[:, :5]).abs().max().item():.4g}). Position i may only depend on tokens 0..i."
-        )
+check_batch_independence = std.batch_independence(
+    suite, title="Sequences in a batch do not influence each other", build=lambda learner: _model(learner, CFG, seed=13),
+    inputs=lambda: torch.randint(0, CFG["vocab_size"], (3, 6), generator=torch.Generator().manual_seed(130)),
+    lesson="#from-token-ids-to-logits", hint="Something mixes values across the batch dimension.")
+
+check_causal = std.causality(
+    suite, title="Changing a later token leaves earlier logits unchanged (causality)",
+    build=lambda learner: _model(learner, CFG, seed=14),
+    inputs=lambda: torch.randint(0, CFG["vocab_size"], (2, 8), generator=torch.Generator().manual_seed(140)),
+    vary=std.vary_ids(CFG["vocab_size"]), lesson="#from-token-ids-to-logits",
+    hint="position i may only depend on tokens 0..i.")

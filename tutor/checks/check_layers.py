@@ -2,7 +2,8 @@
 
 import torch
 
-from tutor.grading.framework import CheckFailed, Suite, copy_params, describe_tensor
+import tutor.checks._common as std
+from tutor.grading.framework import CheckFailed, Suite, describe_tensor
 
 suite = Suite("layers")
 
@@ -79,24 +80,17 @@ CFG = {"vocab_size": 50, "context_length": 6, "emb_dim": 8, "n_heads": 2, "n_lay
 def _layer_norm(impl, emb_dim, seed):
     """The module's LayerNorm with the reference's parameters, set to random values (so that a scale/shift
     mix-up shows) before copying."""
-    torch.manual_seed(seed)
-    ref = suite.reference.LayerNorm(emb_dim)
-    with torch.no_grad():
+    def init(ref):
         ref.scale.copy_(1 + 0.5 * torch.randn(emb_dim))
         ref.shift.copy_(0.5 * torch.randn(emb_dim))
-    m = impl.LayerNorm(emb_dim)
-    copy_params(ref, m)
-    torch.manual_seed(seed + 1000)  # what the probe draws next does not depend on how the layer was built
-    return m
+
+    # reseed: what the probe draws next does not depend on how the layer was built
+    return std.with_reference_params(suite, impl, lambda mod: mod.LayerNorm(emb_dim), seed=seed, init=init,
+                                     reseed=seed + 1000)
 
 
 def _feed_forward(impl, cfg, seed):
-    torch.manual_seed(seed)
-    ref = suite.reference.FeedForward(cfg)
-    m = impl.FeedForward(cfg)
-    copy_params(ref, m)
-    torch.manual_seed(seed + 1000)  # what the probe draws next does not depend on how the layer was built
-    return m
+    return std.with_reference_params(suite, impl, lambda mod: mod.FeedForward(cfg), seed=seed, reseed=seed + 1000)
 
 
 # -- compare-checks --------------------------------------------------------------------------------------
@@ -195,16 +189,11 @@ def check_token_independence(learner):
                 )
 
 
-@suite.check("Gradients reach every parameter", lesson="#the-feed-forward-network")
-def check_gradients(learner):
+def _layers_in_a_row(learner):
     torch.manual_seed(9)
-    ln, ff = learner.LayerNorm(8), learner.FeedForward(CFG)
-    x = torch.randn(2, 3, 8)
-    (ff(ln(x)) ** 2).sum().backward()
-    missing = [f"LayerNorm.{n}" for n, p in ln.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
-    missing += [f"FeedForward.{n}" for n, p in ff.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
-    if missing:
-        raise CheckFailed(
-            f"After a backward pass these parameters got no gradient: {', '.join(missing)}. "
-            "Use them in forward with torch operations (no .detach(), .item() or torch.no_grad())."
-        )
+    return std.Chain(LayerNorm=learner.LayerNorm(8), FeedForward=learner.FeedForward(CFG))
+
+
+check_gradients = std.gradients_reach_every_parameter(
+    suite, build=_layers_in_a_row, inputs=lambda: std.seeded_randn(90, 2, 3, 8), lesson="#the-feed-forward-network",
+    hint="Use it in forward with torch operations (no .detach(), .item() or torch.no_grad()).")

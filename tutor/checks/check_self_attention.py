@@ -2,6 +2,7 @@
 
 import torch
 
+import tutor.checks._common as std
 from tutor.grading.framework import CheckFailed, Suite, copy_params, describe_tensor
 
 suite = Suite("self_attention")
@@ -12,17 +13,17 @@ def _x(seed, num_tokens, d_in):
     return torch.rand(num_tokens, d_in, generator=g)
 
 
-def _run(impl, cls, seed, num_tokens, d_in, d_out, **kwargs):
-    """Context vectors of `impl.<cls>` with the reference's (seeded) parameters copied in."""
-    torch.manual_seed(seed)
-    ref = getattr(suite.reference, cls)(d_in, d_out, **kwargs)
+def _wide(ref):
     # Wider weights than either default init (v1: [0, 1), v2: ±1/√d_in) give peaked attention weights,
     # so every mistake shows clearly in the numbers.
-    with torch.no_grad():
-        for p in ref.parameters():
-            p.uniform_(-2.0, 2.0)
-    m = getattr(impl, cls)(d_in, d_out, **kwargs)
-    copy_params(ref, m)
+    for p in ref.parameters():
+        p.uniform_(-2.0, 2.0)
+
+
+def _run(impl, cls, seed, num_tokens, d_in, d_out, **kwargs):
+    """Context vectors of `impl.<cls>` with the reference's (seeded) parameters copied in."""
+    m = std.with_reference_params(suite, impl, lambda mod: getattr(mod, cls)(d_in, d_out, **kwargs), seed=seed,
+                                  init=_wide)
     return m(_x(seed + 1000, num_tokens, d_in))
 
 
@@ -208,18 +209,17 @@ def check_permutation(learner):
             f"  outputs then shuffled: {describe_tensor(a)}\n  shuffled then outputs: {describe_tensor(b)}")
 
 
-@suite.check("Gradients reach W_query, W_key and W_value", lesson="#queries-keys-and-values")
-def check_gradients(learner):
-    for label, m in (("SelfAttention_v1", learner.SelfAttention_v1(3, 2)),
-                     ("SelfAttention_v2", learner.SelfAttention_v2(3, 2, qkv_bias=True))):
-        torch.manual_seed(15)
-        ref = getattr(suite.reference, label)(3, 2, **({"qkv_bias": True} if label.endswith("v2") else {}))
-        copy_params(ref, m)
-        out = m(_x(16, 4, 3))
-        out.pow(2).sum().backward()
-        for name, p in m.named_parameters():
-            # W_key.bias adds the same amount to a whole row of scores, which the softmax cancels:
-            # its gradient is zero in any correct answer, so only ask that it exists.
-            if p.grad is None or (name != "W_key.bias" and not bool(p.grad.abs().sum() > 0)):
-                raise CheckFailed(f"{label}: no gradient reached {name}. Every weight must take part in the output "
-                                  "(queries and keys through the attention weights, values through the mix).")
+def _gradient_modules(learner):
+    return {label: std.with_reference_params(suite, learner, lambda m, label=label, kw=kw: getattr(m, label)(3, 2, **kw),
+                                             seed=15)
+            for label, kw in (("SelfAttention_v1", {}), ("SelfAttention_v2", {"qkv_bias": True}))}
+
+
+check_gradients = std.gradients_reach_every_parameter(
+    suite, title="Gradients reach W_query, W_key and W_value", build=_gradient_modules,
+    inputs=lambda: _x(16, 4, 3), loss=lambda out: out.pow(2).sum(), lesson="#queries-keys-and-values",
+    # W_key.bias adds the same amount to a whole row of scores, which the softmax cancels:
+    # its gradient is zero in any correct answer, so only ask that it exists.
+    may_be_zero=("W_key.bias",),
+    hint="Every weight must take part in the output (queries and keys through the attention weights, values "
+         "through the mix).")

@@ -2,7 +2,8 @@
 
 import torch
 
-from tutor.grading.framework import CheckFailed, Suite, copy_params, describe_tensor, randomize_norms
+import tutor.checks._common as std
+from tutor.grading.framework import CheckFailed, Suite, describe_tensor, randomize_norms
 
 suite = Suite("transformer_block")
 
@@ -66,29 +67,18 @@ CFG_B = {"vocab_size": 50, "context_length": 5, "emb_dim": 12, "n_heads": 3, "n_
          "drop_rate": 0.0, "qkv_bias": True}
 
 
-_SOURCES = {}
-
-
 def _source_block(cfg, seed):
     """A reference block to copy weights from: default init from `seed`, LayerNorm scales and shifts set to
     random values (so norm1 and norm2 differ, and a skipped norm shows). Built once per grading run and shared
     by the reference, the known mistakes and the learner (it is only ever read)."""
-    key = (tuple(sorted(cfg.items())), seed)
-    if key not in _SOURCES:
-        torch.manual_seed(seed)
-        ref = suite.reference.TransformerBlock(cfg)
-        randomize_norms(ref)
-        _SOURCES[key] = ref
-    return _SOURCES[key]
+    return std.shared_source(suite, tuple(sorted(cfg.items())), lambda m: m.TransformerBlock(cfg), seed=seed,
+                             init=randomize_norms)
 
 
 def _block(impl, cfg, seed):
     """The module's TransformerBlock with the parameters of `_source_block(cfg, seed)`."""
-    src = _source_block(cfg, seed)
-    m = impl.TransformerBlock(cfg)
-    copy_params(src, m)
-    torch.manual_seed(seed + 1000)  # what the probe draws next does not depend on how the block was built
-    return m
+    # reseed: what the probe draws next does not depend on how the block was built
+    return std.copy_from(_source_block(cfg, seed), impl.TransformerBlock(cfg), reseed=seed + 1000)
 
 
 # -- compare-checks --------------------------------------------------------------------------------------
@@ -127,18 +117,12 @@ def check_short_sequences(impl):
 
 
 # -- property checks -------------------------------------------------------------------------------------
-@suite.check("In eval() mode the output is deterministic (dropout off)", lesson="#dropout-on-the-branches")
-def check_eval_deterministic(learner):
-    m = _block(learner, dict(CFG, drop_rate=0.5), seed=6).eval()
-    x = torch.randn(2, 6, CFG["emb_dim"])
-    with torch.no_grad():
-        a, b = m(x), m(x)
-    if not torch.equal(a, b):
-        raise CheckFailed(
-            "With drop_rate 0.5, two calls in eval() mode gave different outputs (largest difference "
-            f"{(a - b).abs().max().item():.4g}). Use nn.Dropout modules, which switch off in eval(), "
-            "not torch.nn.functional.dropout(..., training=True)."
-        )
+check_eval_deterministic = std.eval_is_deterministic(
+    suite, title="In eval() mode the output is deterministic (dropout off)",
+    build=lambda learner: _block(learner, dict(CFG, drop_rate=0.5), seed=6),
+    inputs=lambda: std.seeded_randn(60, 2, 6, CFG["emb_dim"]), lesson="#dropout-on-the-branches",
+    hint="With drop_rate 0.5, dropout must be off in eval(): use nn.Dropout modules, which switch off in eval(), "
+         "not torch.nn.functional.dropout(..., training=True).")
 
 
 @suite.check("In train() mode dropout acts on the feed-forward update, before the shortcut",
@@ -172,48 +156,19 @@ def check_dropout_on_branch(learner):
         )
 
 
-@suite.check("Gradients reach every parameter", lesson="#the-block-at-a-glance")
-def check_gradients(learner):
-    m = _block(learner, dict(CFG, drop_rate=0.0), seed=8).train()
-    torch.manual_seed(80)
-    (m(torch.randn(2, 6, CFG["emb_dim"])) ** 2).sum().backward()
-    missing = [n for n, p in m.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
-    if missing:
-        raise CheckFailed(
-            f"After a backward pass these parameters got no gradient: {', '.join(missing)}. "
-            "Every submodule must be used in forward (is one of the LayerNorms unused?)."
-        )
+check_gradients = std.gradients_reach_every_parameter(
+    suite, build=lambda learner: _block(learner, dict(CFG, drop_rate=0.0), seed=8).train(),
+    inputs=lambda: std.seeded_randn(80, 2, 6, CFG["emb_dim"]), lesson="#the-block-at-a-glance",
+    hint="Every submodule must be used in forward (is one of the LayerNorms unused?).")
 
+check_batch_independence = std.batch_independence(
+    suite, title="Sequences in a batch do not influence each other", build=lambda learner: _block(learner, CFG, seed=9),
+    inputs=lambda: std.seeded_randn(90, 3, 5, CFG["emb_dim"]), lesson="#shapes-in-shapes-out",
+    hint="Something mixes values across the batch dimension.")
 
-@suite.check("Sequences in a batch do not influence each other", lesson="#shapes-in-shapes-out")
-def check_batch_independence(learner):
-    m = _block(learner, CFG, seed=9).eval()
-    torch.manual_seed(90)
-    x = torch.randn(3, 5, CFG["emb_dim"])
-    with torch.no_grad():
-        together = m(x)
-        alone = torch.cat([m(x[i:i + 1]) for i in range(3)])
-    if tuple(together.shape) != tuple(x.shape):
-        raise CheckFailed(f"The output should have the input's shape {tuple(x.shape)}; got {tuple(together.shape)}.")
-    if not torch.allclose(together, alone, atol=1e-5, rtol=1e-4):
-        raise CheckFailed(
-            "Running 3 sequences as one batch gave different outputs than running each alone (largest difference "
-            f"{(together - alone).abs().max().item():.4g}): something mixes values across the batch dimension."
-        )
-
-
-@suite.check("Changing a later token leaves earlier outputs unchanged (causality)", lesson="#the-block-at-a-glance")
-def check_causal(learner):
-    m = _block(learner, CFG, seed=10).eval()
-    torch.manual_seed(100)
-    x = torch.randn(2, 6, CFG["emb_dim"])
-    y = x.clone()
-    y[:, 4:] = torch.randn(2, 2, CFG["emb_dim"])
-    with torch.no_grad():
-        a, b = m(x), m(y)
-    if not torch.allclose(a[:, :4], b[:, :4], atol=1e-5, rtol=1e-4):
-        raise CheckFailed(
-            "Changing tokens 4 and 5 changed the outputs of tokens 0-3 (largest difference "
-            f"{(a[:, :4] - b[:, :4]).abs().max().item():.4g}). Only attention mixes tokens, and it is causal: "
-            "apply it to the (normalized) sequence as a whole, and everything else token by token."
-        )
+check_causal = std.causality(
+    suite, title="Changing a later token leaves earlier outputs unchanged (causality)",
+    build=lambda learner: _block(learner, CFG, seed=10), inputs=lambda: std.seeded_randn(100, 2, 6, CFG["emb_dim"]),
+    vary=std.vary_normal(seed=101), lesson="#the-block-at-a-glance",
+    hint="only attention mixes tokens, and it is causal: apply it to the (normalized) sequence as a whole, and "
+         "everything else token by token.")

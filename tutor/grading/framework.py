@@ -55,12 +55,72 @@ class Mistake:
     replace: tuple[tuple[str, str], ...]
 
     def apply(self, source: str) -> str:
-        """The reference source with this mistake made."""
+        """The reference source with this mistake made.
+
+        Matching is on code only: comments and docstrings are blanked out of the reference (and comments out
+        of each `old` text) first, so rewording a comment never breaks a mistake, and an `old` text that only
+        occurs in a comment or a docstring fails loudly, naming the mistake.
+        """
+        source = code_only(source)
         for old, new in self.replace:
-            if old not in source:
-                raise GraderError(f"mistake {self.key!r}: text {old!r} not found in the reference")
+            old = _strip_comments(old)
+            if not old.strip() or old not in source:
+                raise GraderError(f"mistake {self.key!r}: text {old!r} not found in the reference's code "
+                                  "(comments and docstrings are not matched)")
             source = source.replace(old, new)
         return source
+
+
+def _comment_spans(text: str) -> list[tuple[int, int]]:
+    """(line index, column) of every comment that tokenizes in `text` (a fragment may stop early)."""
+    import io
+    import tokenize
+
+    spans = []
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+            if tok.type == tokenize.COMMENT:
+                spans.append((tok.start[0] - 1, tok.start[1]))
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        pass  # a fragment such as "torch.triu(" ends mid-statement: the comments before it still count
+    return spans
+
+
+def _strip_comments(text: str) -> str:
+    """`text` with every comment (and the blanks before it) removed; lines are kept, so line numbers stay."""
+    spans = _comment_spans(text)
+    if not spans:
+        return text
+    lines = text.splitlines(keepends=True)
+    for row, col in spans:
+        line = lines[row]
+        end = "\n" if line.endswith("\n") else ""
+        lines[row] = line[:col].rstrip(" \t") + end
+    return "".join(lines)
+
+
+def code_only(source: str) -> str:
+    """A module's source with comments removed and docstrings blanked (same line numbers), for matching."""
+    import ast
+
+    lines = _strip_comments(source).splitlines(keepends=True)
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return "".join(lines)
+    docstrings = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) \
+                    and isinstance(first.value.value, str):
+                docstrings.append(first.value)
+    for doc in sorted(docstrings, key=lambda d: (d.lineno, d.col_offset), reverse=True):
+        first, last = doc.lineno - 1, doc.end_lineno - 1
+        head, tail = lines[first][: doc.col_offset], lines[last][doc.end_col_offset:]
+        blank = '"""' + "\n" * (last - first) + '"""'
+        lines[first: last + 1] = [head + blank + tail] + [""] * (last - first)
+    return "".join(lines)
 
 
 @dataclass
@@ -79,8 +139,11 @@ class Suite:
     """The checks of one exercise."""
 
     exercise_id: str
-    specs: dict[str, CheckSpec] = field(default_factory=dict)
+    _specs: dict[str, CheckSpec] = field(default_factory=dict, repr=False)
     mistakes: list[Mistake] = field(default_factory=list)
+    # Checks made by a factory (tutor/checks/_common.py): named after the check_* global they are assigned to,
+    # which is only known once the check module has finished importing.
+    _unnamed: list[tuple[Callable, str, str | None, dict]] = field(default_factory=list, repr=False)
     # Filled by `prepare()` before the learner's module is imported.
     reference: types.ModuleType | None = None
     expected: dict[str, Any] = field(default_factory=dict)
@@ -123,12 +186,53 @@ class Suite:
 
         return decorate
 
+    def factory_check(self, fn: Callable, title: str, *, lesson: str | None = None) -> Callable:
+        """Register a property check built by a factory; it takes the name of the check_* global it is
+        assigned to in the check module (``check_gradients = std.gradients_reach_every_parameter(suite, …)``)."""
+        self._unnamed.append((fn, title, lesson, _caller_namespace()))
+        return fn
+
+    def factory_compare(self, probe: Callable, title: str, *, lesson: str | None = None,
+                        atol: float = 1e-5, rtol: float = 1e-4) -> Callable:
+        """Like `factory_check`, for a compare-probe built by a factory."""
+        namespace = _caller_namespace()
+        spec = CheckSpec("", title, lesson, "compare", probe, atol, rtol)
+
+        def check(learner):
+            self.run_compare(spec, learner)
+
+        check.__signature__ = _LEARNER_SIGNATURE
+        check._tutor_spec = spec
+        self._unnamed.append((check, title, lesson, namespace))
+        return check
+
+    @property
+    def specs(self) -> dict[str, CheckSpec]:
+        if self._unnamed:
+            self._name_factory_checks()
+        return self._specs
+
+    def _name_factory_checks(self) -> None:
+        pending, self._unnamed = self._unnamed, []
+        for fn, title, lesson, namespace in pending:
+            names = [k for k, v in namespace.items() if v is fn and k.startswith("check_")]
+            if len(names) != 1:
+                raise GraderError(f"{self.exercise_id}: a check made by a factory ({title!r}) must be assigned to "
+                                  f"exactly one check_* name in its module (found {names or 'none'})")
+            fn.__name__ = fn.__qualname__ = names[0]
+            spec = getattr(fn, "_tutor_spec", None)
+            if spec is not None:
+                spec.name = names[0]
+            else:
+                spec = CheckSpec(names[0], title, lesson, "check")
+            self._register(spec)
+
     def _register(self, spec: CheckSpec) -> None:
         if not spec.name.startswith("check_"):
             raise GraderError(f"{spec.name}: check functions must be named check_*")
-        if spec.name in self.specs:
+        if spec.name in self._specs:
             raise GraderError(f"duplicate check {spec.name}")
-        self.specs[spec.name] = spec
+        self._specs[spec.name] = spec
 
     # -- running (called by the grading child) --------------------------------------------------------
     def prepare(self, reference: types.ModuleType, mistake_modules: dict[str, types.ModuleType]) -> None:
@@ -210,6 +314,20 @@ class Suite:
                     return m.lesson
         spec = self.specs.get(check_name)
         return spec.lesson if spec else None
+
+
+def _caller_namespace() -> dict:
+    """The globals of the check module that called a factory (the first frame outside the framework and the
+    shared check libraries, tutor/checks/_*.py)."""
+    import sys
+
+    frame = sys._getframe(1)
+    while frame is not None:
+        name = frame.f_globals.get("__name__", "")
+        if name != __name__ and not name.startswith("tutor.checks._"):
+            return frame.f_globals
+        frame = frame.f_back
+    raise GraderError("a check factory must be called from a check module")
 
 
 def _learner_signature():
