@@ -116,13 +116,14 @@ suite.mistake(
     "calc_accuracy_loader runs the model in train() mode, so dropout changes the predictions; call "
     "model.eval() first.",
     lesson="#counting-examples-not-batches",
-    replace=[("    model.eval()  # dropout off: the score must not depend on chance\n", "")],
+    replace=[("    model.eval()\n    correct_predictions, num_examples = 0, 0\n",
+              "    correct_predictions, num_examples = 0, 0\n")],
 )
 suite.mistake(
     "no-eval-classify",
     "classify_text runs the model in train() mode, so dropout changes the answer; call model.eval() first.",
     lesson="#classifying-a-new-message",
-    replace=[("    model.eval()  # dropout off: the answer must not depend on chance\n", "")],
+    replace=[("    model.eval()\n    input_ids = tokenizer.encode(text)\n", "    input_ids = tokenizer.encode(text)\n")],
 )
 suite.mistake(
     "classify-no-padding",
