@@ -310,6 +310,17 @@ def watch(
         console.print("\nStopped watching.")
 
 
+@app.command()
+def doctor() -> None:
+    """Check your set-up (Python, torch and its devices, tokenizer files, grader, Ollama); paste the output
+    when you ask for help. Exit 1 if something tutor needs is broken."""
+    from tutor.doctor import diagnose, render
+
+    findings = diagnose()
+    typer.echo(render(findings))  # plain text, no Rich markup: paths and messages are pasted as they are
+    raise typer.Exit(0 if all(f.ok for f in findings) else 1)
+
+
 from tutor.runs.cli import download as _download, run_app  # noqa: E402  (light: runs import torch lazily)
 
 app.add_typer(run_app, name="run")
