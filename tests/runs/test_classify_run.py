@@ -48,7 +48,7 @@ def one_epoch(tmp_path_factory, workspace):
     out = tmp / "run"
     proc = subprocess.run(tutor_cmd("run", "classify", *COMMON, "--epochs", "1", "--eval-freq", "10", "--out",
                                     str(out), "--events", "--workspace", str(workspace)),
-                          capture_output=True, text=True, timeout=600, env=child_env(tmp))
+                          capture_output=True, text=True, timeout=600, env=_env(tmp))
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out, parse_events(proc.stdout), proc, tmp
 
@@ -93,12 +93,17 @@ def test_text_and_file_are_classified_with_the_trained_model(one_epoch, workspac
     messages.write_text("see you at the station at 7\n\nURGENT! You have won a £900 prize, call 09061234567 now\n")
     proc = subprocess.run(tutor_cmd("run", "classify", "--model", str(out), "--text", "You won a free cruise! "
                                     "Reply YES", "--file", str(messages), "--workspace", str(workspace)),
-                          capture_output=True, text=True, timeout=300, env=child_env(tmp))
+                          capture_output=True, text=True, timeout=300, env=_env(tmp))
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = [line for line in proc.stdout.splitlines() if "spam probability" in line]
     assert len(lines) == 3, proc.stdout
     assert all(line.startswith(("spam ", "not spam ")) for line in lines), proc.stdout
     assert "URGENT!" in lines[2] and lines[2].startswith("spam "), proc.stdout  # a plain one, after an epoch
+
+
+def _env(tmp):
+    # One thread: on a shared machine, two OpenMP threads per run made each small step ten times slower.
+    return dict(child_env(tmp), OMP_NUM_THREADS="1")
 
 
 def _run(tmp, **kwargs):
@@ -158,7 +163,7 @@ def test_first_token_and_last_block_settings_are_applied(tmp_path):
 ])
 def test_bad_options_fail_in_one_clear_line(tmp_path, args, words):
     proc = subprocess.run(tutor_cmd("run", "classify", *args, "--reference", "--out", str(tmp_path / "o")),
-                          capture_output=True, text=True, timeout=300, env=child_env(tmp_path), cwd=tmp_path)
+                          capture_output=True, text=True, timeout=300, env=_env(tmp_path), cwd=tmp_path)
     assert proc.returncode in (1, 2), proc.stdout + proc.stderr
     text = " ".join((proc.stdout + proc.stderr).split())
     assert words in text and "Traceback" not in text, text
