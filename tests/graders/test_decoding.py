@@ -91,3 +91,13 @@ def test_hand_written_mistake_fails(grader, name):
 @pytest.mark.parametrize("name", sorted(ALTERNATIVES))
 def test_correct_alternative_passes(grader, name):
     assert_passes(grader, EX, ALTERNATIVES[name])
+
+
+def test_the_books_one_dimensional_top_k_threshold_is_named_with_its_fix(grader):
+    from tests.graders.helpers import grade_source, mistake_sources
+
+    r = grade_source(grader, EX, dict(mistake_sources(EX))["top-k-threshold-1d"])
+    assert r.status == "failed" and r.diagnosed("top-k-threshold-1d"), r.summary()
+    text = r.failure_text()
+    assert "top_logits[:, -1:]" in text and "one value per row" in text, r.summary()
+    assert "lessons/12-decoding.md#one-threshold-per-row" in text, r.summary()

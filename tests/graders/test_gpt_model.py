@@ -32,6 +32,22 @@ WRONG = {
         _REF.replace('range(cfg["n_layers"])', "range(12)"),
         ["Wrong keys", "trf_blocks"],
     ),
+    # drop_emb is built but never applied: only visible in train() mode with drop_rate > 0.
+    "drop-emb-never-applied": (
+        _REF.replace("        x = self.drop_emb(x)\n", ""),
+        ["no embedding entry was dropped", "drop_emb"],
+    ),
+    # Dropout on the token embeddings only, before the positions are added.
+    "drop-emb-on-tokens-only": (
+        _REF.replace("        x = self.drop_emb(x)\n", "").replace(
+            "tok_embeds = self.tok_emb(in_idx)", "tok_embeds = self.drop_emb(self.tok_emb(in_idx))"),
+        ["embedding entr"],
+    ),
+    # drop_emb applied twice (before and after the blocks): a dropout rate of 75% in effect on the embeddings.
+    "drop-emb-twice": (
+        _REF.replace("        x = self.drop_emb(x)\n", "        x = self.drop_emb(self.drop_emb(x))\n"),
+        ["embedding entries were dropped"],
+    ),
 }
 
 

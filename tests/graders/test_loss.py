@@ -51,6 +51,14 @@ WRONG = {
             .replace("return total_loss / num_batches", "return total_loss / len(data_loader)"),
         ["num_batches"],
     ),
+    # Each batch weighted by its number of sequences: the same as the mean while every batch is full.
+    "loader-weighted-by-sequences": (
+        _REF.replace("total_loss = 0.0", "total_loss, seen = 0.0, 0")
+            .replace("total_loss += loss.item()", "total_loss += loss.item() * len(input_batch)\n"
+                                                  "        seen += len(input_batch)")
+            .replace("return total_loss / num_batches", "return total_loss / seen"),
+        ["last batch is smaller"],
+    ),
 }
 
 

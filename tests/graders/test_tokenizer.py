@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.graders.helpers import grade_source, reference_source
+from tests.graders.helpers import assert_passes, grade_source, reference_source
 
 EX = "tokenizer"
 
@@ -21,7 +21,26 @@ WRONG = {
     "ids-from-one": _REF.replace("enumerate(tokens)}", "enumerate(tokens, start=1)}"),
     # decode joins without spaces.
     "join-without-spaces": _REF.replace('text = " ".join(', 'text = "".join('),
+    # No `--` alternative: "word--word" stays one token (words with spaces around the dashes still split).
+    "no-double-dash-alternative": _REF.replace("""SPLIT_PATTERN = r'([,.:;?_!"()\\']|--|\\s)'""",
+                                               """SPLIT_PATTERN = r'([,.:;?_!"()\\']|\\s)'"""),
 }
+
+# Correct answers written differently from the reference: they must pass.
+CORRECT = {
+    # The punctuation listed in another order, `--` first.
+    "punctuation-in-another-order": _REF.replace("""SPLIT_PATTERN = r'([,.:;?_!"()\\']|--|\\s)'""",
+                                                 r'''SPLIT_PATTERN = r"(--|[?!'\"(),.:;_]|\s)"'''),
+    # re.findall of the tokens themselves instead of re.split on the separators.
+    "findall": _REF.replace(
+        "    pieces = re.split(SPLIT_PATTERN, text)\n    return [p.strip() for p in pieces if p.strip()]",
+        """    return re.findall(r'--|[,.:;?_!"()\\']|(?:(?!--)[^,.:;?_!"()\\'\\s])+', text)"""),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CORRECT))
+def test_correct_alternative_passes(grader, name):
+    assert_passes(grader, EX, CORRECT[name])
 
 
 @pytest.mark.parametrize("name", sorted(WRONG))

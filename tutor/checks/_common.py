@@ -273,9 +273,11 @@ def vary_ids(vocab_size: int) -> Callable:
 
 
 def dropout_problem(base: torch.Tensor, got: torch.Tensor, p: float, *, noun: str, none_hint: str,
-                    low: float = 0.38, high: float = 0.62) -> str | None:
+                    low: float = 0.38, high: float = 0.62, nouns: str | None = None) -> str | None:
     """None if `got` is `base` after dropout with probability `p` (about a fraction p of the non-zero entries
-    zeroed, the rest scaled by 1/(1-p)); else what a learner needs to read. `noun` names one entry."""
+    zeroed, the rest scaled by 1/(1-p)); else what a learner needs to read. `noun` names one entry (`nouns`
+    several, by default noun + "s")."""
+    nouns = nouns or noun + "s"
     visible = base != 0
     kept, before = got[visible], base[visible]
     if kept.numel() == 0:
@@ -284,12 +286,12 @@ def dropout_problem(base: torch.Tensor, got: torch.Tensor, p: float, *, noun: st
     if dropped == 0:
         return f"With dropout={p} in train() mode, no {noun} was dropped. {none_hint}"
     if not low <= dropped <= high:
-        return (f"With dropout={p} in train() mode, {dropped:.0%} of the non-zero {noun}s were dropped; "
+        return (f"With dropout={p} in train() mode, {dropped:.0%} of the non-zero {nouns} were dropped; "
                 f"expected about {p:.0%}. Use the dropout probability the module is given.")
     nz = kept != 0
     if not torch.allclose(kept[nz], before[nz] / (1 - p), rtol=1e-4, atol=1e-6):
         ratio = float((kept[nz] / before[nz]).median())
-        return (f"The {noun}s that survive dropout should be multiplied by 1/(1-p) = {1 / (1 - p):g}; yours "
+        return (f"The {nouns} that survive dropout should be multiplied by 1/(1-p) = {1 / (1 - p):g}; yours "
                 f"are multiplied by about {ratio:.3g}. nn.Dropout does this scaling for you.")
     return None
 

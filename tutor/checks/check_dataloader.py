@@ -181,6 +181,21 @@ def check_dataloader_defaults(impl):
             "target shapes": [_shape(b[1]) for b in batches]}
 
 
+@suite.compare("create_dataloader_v1's defaults reach the DataLoader: batch_size=4, shuffle=True, drop_last=True, "
+               "num_workers=0, and windows of max_length=256 every stride=128 tokens", lesson="#a-dataset-and-a-dataloader")
+def check_dataloader_settings(impl):
+    def settings(loader):
+        windows = [loader.dataset[i][0] for i in range(len(loader.dataset))]  # in order, whatever the sampler
+        return {"batch_size": loader.batch_size, "drop_last": loader.drop_last, "num_workers": loader.num_workers,
+                "shuffled (RandomSampler)": isinstance(loader.sampler, torch.utils.data.RandomSampler),
+                "number of windows": len(windows), "first token id of each window": [int(w[0]) for w in windows],
+                "window lengths": [len(w) for w in windows]}
+
+    return {"create_dataloader_v1(text) with every default": settings(impl.create_dataloader_v1(LONG_TEXT)),
+            "num_workers=2, shuffle=False, drop_last=False passed on": settings(impl.create_dataloader_v1(
+                LONG_TEXT, batch_size=2, max_length=8, stride=8, shuffle=False, drop_last=False, num_workers=2))}
+
+
 # -- property checks ---------------------------------------------------------------------------------------
 @suite.check("dataset[i] is a pair of 1-D torch.long tensors of length max_length",
              lesson="#a-dataset-and-a-dataloader")

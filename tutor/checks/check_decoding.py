@@ -11,6 +11,7 @@ correct way to sample passes. `eos_id` is checked with batch size 1 only.
 import tiktoken
 import torch
 
+import tutor.checks._common as std
 from tutor.grading.framework import CheckFailed, Suite, describe_tensor
 
 suite = Suite("decoding")
@@ -64,7 +65,8 @@ def _sample_frequencies(impl, temperature, top_k=None):
     table[:2] = SAMPLING_ROWS  # the prompts end in token 0 or 1: only these rows give the new token
     model = BigramLM(table)
     prompts = torch.tensor([[3, 0], [3, 1]]).repeat(DRAWS, 1)  # (2 * DRAWS, 2), rows alternate the two prompts
-    out = impl.generate(model, prompts, max_new_tokens=1, context_size=4, temperature=temperature, top_k=top_k)
+    out = _top_k_generate(impl, model, prompts, max_new_tokens=1, context_size=4, temperature=temperature,
+                          top_k=top_k)
     if not torch.is_tensor(out) or tuple(out.shape) != (2 * DRAWS, 3):
         shape = tuple(out.shape) if torch.is_tensor(out) else type(out).__name__
         raise CheckFailed(f"generate with a ({2 * DRAWS}, 2) prompt and max_new_tokens=1 should return shape "
@@ -103,6 +105,14 @@ suite.mistake(
     "Top-k drops the k-th largest logit too (<= instead of <), so only k - 1 candidates remain.",
     lesson="#top-k-filtering",
     replace=[("torch.where(logits < min_val,", "torch.where(logits <= min_val,")],
+)
+suite.mistake(
+    "top-k-threshold-1d",
+    "The top-k threshold drops the batch dimension: top_logits[:, -1] has shape (batch,), which does not "
+    "broadcast against the (batch, vocab_size) logits once there is more than one prompt. The threshold must "
+    "keep one value per row: top_logits[:, -1:].",
+    lesson="#one-threshold-per-row",
+    replace=[("min_val = top_logits[:, -1:]", "min_val = top_logits[:, -1]")],
 )
 suite.mistake(
     "top-k-masked-with-zero",
@@ -154,6 +164,27 @@ suite.mistake(
 )
 
 
+def _top_k_generate(impl, model, idx, **kwargs):
+    """`impl.generate(model, idx, **kwargs)` with top_k set; a shape error on a batch that a single prompt does
+    not raise is the 1-D threshold, and says so."""
+    try:
+        return impl.generate(model, idx, **kwargs)
+    except RuntimeError as e:
+        if idx.shape[0] > 1:
+            try:
+                impl.generate(model, idx[:1], **kwargs)
+            except Exception:
+                raise e from None
+            raise CheckFailed(
+                f"generate with top_k={kwargs.get('top_k')} works on one prompt but raises on a batch of "
+                f"{idx.shape[0]}: {type(e).__name__}: {str(e).splitlines()[0][:200]}{std.learner_line(e, impl)}\n"
+                "The threshold must keep one value per row: top_logits[:, -1:] has shape (batch, 1), while "
+                "top_logits[:, -1] has shape (batch,) and lines up with the vocabulary axis instead.",
+                diagnosis="top-k-threshold-1d",
+            ) from e
+        raise
+
+
 # -- checks ------------------------------------------------------------------------------------------------
 @suite.compare("text_to_token_ids encodes text into a (1, num_tokens) tensor", lesson="#text-in-text-out")
 def check_text_to_token_ids(impl):
@@ -191,8 +222,8 @@ def check_greedy_window(impl):
 
 @suite.compare("greedy generate with top_k picks the same tokens as plain greedy", lesson="#top-k-filtering")
 def check_greedy_top_k(impl):
-    return impl.generate(_random_bigram(4), torch.tensor([[0], [2], [6]]), max_new_tokens=5, context_size=4,
-                         temperature=0.0, top_k=3)
+    return _top_k_generate(impl, _random_bigram(4), torch.tensor([[0], [2], [6]]), max_new_tokens=5,
+                           context_size=4, temperature=0.0, top_k=3)
 
 
 @suite.compare("sampling at temperature 2 follows softmax(logits / 2)", lesson="#temperature",
@@ -260,3 +291,27 @@ def check_prompt_kept(learner):
         raise CheckFailed(f"generate should return token ids as torch.long, got {out.dtype}.")
     if not torch.equal(out[:, :3], prompt):
         raise CheckFailed(f"The output should start with the prompt {prompt.tolist()}, got {out[:, :3].tolist()}.")
+
+
+@suite.check("top_k keeps one threshold per row: a batch of prompts gives each row its own top k",
+             lesson="#one-threshold-per-row")
+def check_top_k_per_row(learner):
+    # Two prompts whose rows have different k-th largest logits: a shared threshold would cut the wrong tokens.
+    table = torch.tensor([[4.0, 3.0, 2.0, 1.0, 0.0, -1.0, -2.0],
+                          [-2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 4.0]] + [[0.0] * 7] * 5)
+    model = BigramLM(table)
+    prompts = torch.tensor([[0], [1]]).repeat(300, 1)  # (600, 1)
+    torch.manual_seed(7)
+    out = _top_k_generate(learner, model, prompts, max_new_tokens=1, context_size=4, temperature=1.0, top_k=2)
+    if not torch.is_tensor(out) or tuple(out.shape) != (600, 2):
+        shape = tuple(out.shape) if torch.is_tensor(out) else type(out).__name__
+        raise CheckFailed(f"generate with a (600, 1) prompt and max_new_tokens=1 should return shape (600, 2), "
+                          f"got {shape}.")
+    for row, allowed in ((0, {0, 1}), (1, {5, 6})):
+        drawn = set(out[row::2, -1].tolist())
+        if not drawn <= allowed:
+            raise CheckFailed(
+                f"With top_k=2, prompts ending in token {row} may only continue with tokens {sorted(allowed)} (the "
+                f"two largest logits of that row), but generate also drew {sorted(drawn - allowed)}. Each row "
+                "needs its own threshold: top_logits[:, -1:], shape (batch, 1)."
+            )

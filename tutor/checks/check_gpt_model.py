@@ -225,3 +225,34 @@ check_causal = std.causality(
     inputs=lambda: torch.randint(0, CFG["vocab_size"], (2, 8), generator=torch.Generator().manual_seed(140)),
     vary=std.vary_ids(CFG["vocab_size"]), lesson="#from-token-ids-to-logits",
     hint="position i may only depend on tokens 0..i.")
+
+
+@suite.check("In train() mode dropout acts on the embeddings (tok_emb + pos_emb) before the blocks",
+             lesson="#from-token-ids-to-logits")
+def check_embedding_dropout(learner):
+    p, cfg = 0.5, dict(CFG, drop_rate=0.5)
+    m = _model(learner, cfg, seed=15)
+    # Every block becomes the identity: attention's and the feed-forward's output layers are zero, so each
+    # shortcut adds (dropped-out) zeros. What reaches final_norm is then the embeddings after drop_emb.
+    params = dict(m.named_parameters())
+    with torch.no_grad():
+        for name, param in params.items():
+            if name.endswith(("att.out_proj.weight", "att.out_proj.bias", "ff.layers.2.weight", "ff.layers.2.bias")):
+                param.zero_()
+    ids = torch.randint(0, cfg["vocab_size"], (4, 8), generator=torch.Generator().manual_seed(150))
+    with torch.no_grad():
+        base = std.input_of(m.eval(), "final_norm", lambda: m(ids))
+        m.train()
+        torch.manual_seed(151)
+        got = std.input_of(m, "final_norm", lambda: m(ids))
+    if base is None or got is None:
+        raise CheckFailed("final_norm was never called: the output head must read final_norm(trf_blocks(...)).")
+    if tuple(got.shape) != tuple(base.shape):
+        raise CheckFailed(f"final_norm's input has shape {tuple(got.shape)} in train() mode and {tuple(base.shape)} "
+                          "in eval() mode.")
+    problem = std.dropout_problem(
+        base, got, p, noun="embedding entry", nouns="embedding entries", low=0.35, high=0.65,
+        none_hint="Apply drop_emb to tok_emb(ids) + pos_emb(positions), before the transformer blocks.")
+    if problem:
+        raise CheckFailed(problem + "\n  drop_emb acts once, on the sum of the token "
+                          "and position embeddings.")

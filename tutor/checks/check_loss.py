@@ -50,6 +50,14 @@ def _loader(seed, num_batches, batch_size=2, t=5):
     return DataLoader(TensorDataset(tokens[:, :-1], tokens[:, 1:]), batch_size=batch_size, shuffle=False)
 
 
+def _uneven_loader(seed, num_sequences=5, batch_size=2, t=5):
+    """Batches of 2, 2 and then 1 sequence (drop_last=False): a smaller last batch."""
+    gen = torch.Generator().manual_seed(seed)
+    tokens = torch.randint(0, VOCAB, (num_sequences, t + 1), generator=gen)
+    return DataLoader(TensorDataset(tokens[:, :-1], tokens[:, 1:]), batch_size=batch_size, shuffle=False,
+                      drop_last=False)
+
+
 # -- known mistakes --------------------------------------------------------------------------------------
 suite.mistake(
     "flatten-swapped",
@@ -101,6 +109,16 @@ suite.mistake(
     replace=[("num_batches = min(num_batches, len(data_loader))", "num_batches = num_batches")],
 )
 suite.mistake(
+    "token-weighted",
+    "calc_loss_loader weights each batch by its number of tokens; the loss over a loader is the plain mean of "
+    "the per-batch losses, so a smaller last batch counts as much as the others.",
+    lesson="#the-loss-over-a-loader",
+    replace=[("total_loss = 0.0", "total_loss, total_tokens = 0.0, 0"),
+             ("total_loss += loss.item()",
+              "total_loss += loss.item() * target_batch.numel()\n        total_tokens += target_batch.numel()"),
+             ("return total_loss / num_batches", "return total_loss / total_tokens")],
+)
+suite.mistake(
     "perplexity-exp-neg",
     "perplexity returns exp(-loss), the inverse of the perplexity; it is exp(loss).",
     lesson="#perplexity",
@@ -131,6 +149,15 @@ def check_loader_all(impl):
     return {"5 batches, num_batches not given": impl.calc_loss_loader(_loader(1, 5), model, "cpu"),
             "3 batches, num_batches=None": impl.calc_loss_loader(_loader(2, 3, batch_size=3, t=4), model,
                                                                  torch.device("cpu"), num_batches=None)}
+
+
+@suite.compare("calc_loss_loader averages the batch losses also when the last batch is smaller (drop_last=False)",
+               lesson="#the-loss-over-a-loader")
+def check_loader_uneven(impl):
+    model = EmbedLinearLM(12)
+    return {"batches of 2, 2 and 1 sequences": impl.calc_loss_loader(_uneven_loader(5), model, "cpu"),
+            "batches of 3 and 1 sequences, num_batches=2": impl.calc_loss_loader(
+                _uneven_loader(6, num_sequences=4, batch_size=3), model, "cpu", num_batches=2)}
 
 
 @suite.compare("calc_loss_loader uses only the first num_batches batches", lesson="#the-loss-over-a-loader")
@@ -193,3 +220,47 @@ def check_perplexity_float(learner):
                               f"{got!r}. Convert with float(...) or .item().")
         if not math.isclose(got, math.exp(2.0), rel_tol=1e-5):
             raise CheckFailed(f"perplexity({value!r}) should be exp(2.0) = {math.exp(2.0):.4f}, got {got!r}.")
+
+
+class _MoveRecorder(torch.Tensor):
+    """A tensor that notes when it is moved to a device (.to, .cuda, .cpu, or any call given device=)."""
+
+    moved: list = []
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if getattr(func, "__name__", "") in ("to", "cuda", "cpu") or "device" in kwargs:
+            label = getattr(args[0], "_tutor_label", None) if args else None
+            if label:
+                cls.moved.append(label)
+        return super().__torch_function__(func, types, args, kwargs)
+
+
+def _recording(t, label):
+    r = t.as_subclass(_MoveRecorder)
+    r._tutor_label = label
+    return r
+
+
+@suite.check("calc_loss_batch moves both batches to the device", lesson="#cross-entropy-in-pytorch")
+def check_batch_moved_to_device(learner):
+    model = EmbedLinearLM(13)
+    inputs, targets = _batch(113, 2, 4)
+    _MoveRecorder.moved = []
+    learner.calc_loss_batch(_recording(inputs, "input_batch"), _recording(targets, "target_batch"), model, "cpu")
+    missing = [label for label in ("input_batch", "target_batch") if label not in _MoveRecorder.moved]
+    if missing:
+        raise CheckFailed(
+            f"calc_loss_batch never moves {' and '.join(missing)} to `device`. On the CPU nothing changes, but on a "
+            "GPU the model and the batch would be on different devices: use input_batch.to(device) and "
+            "target_batch.to(device)."
+        )
+
+
+@suite.check("calc_loss_loader returns a Python float", lesson="#the-loss-over-a-loader")
+def check_loader_returns_float(learner):
+    got = learner.calc_loss_loader(_loader(14, 2), EmbedLinearLM(14), "cpu")
+    if type(got) is not float:
+        raise CheckFailed(f"calc_loss_loader should return a Python float, got {type(got).__name__}: {got!r:.80}. "
+                          "Add up loss.item() (a float) for each batch, so no graph is kept alive across batches.")

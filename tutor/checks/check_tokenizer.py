@@ -10,6 +10,8 @@ TRAIN_TEXT = (
 )
 OTHER_TEXT = 'Mara asked: "Where is the keeper?" -- nobody knew (not even the gulls).'
 UNSEEN_TEXT = "The keeper counted whales, not ships!"
+# Double dashes between words with no spaces around them: only the `--` alternative of the pattern splits them.
+DASH_TEXT = "The keeper--tired, cold--counted ships--seven; then--nothing."
 
 # -- known mistakes --------------------------------------------------------------------------------------
 suite.mistake(
@@ -57,6 +59,15 @@ suite.mistake(
     "Text is lowercased; the tokenizer must keep case (\"The\" and \"the\" are different tokens).",
     lesson="#splitting-text",
     replace=[("    pieces = re.split(SPLIT_PATTERN, text)", "    pieces = re.split(SPLIT_PATTERN, text.lower())")],
+)
+
+
+suite.mistake(
+    "no-double-dash",
+    "The split pattern has no `--` alternative, so \"word--word\" stays one token; split on "
+    "([,.:;?_!\"()\\']|--|\\s).",
+    lesson="#splitting-text",
+    replace=[("|--|", "|")],
 )
 
 
@@ -109,3 +120,11 @@ def check_vocab_ids(learner):
     ids = sorted(vocab.values())
     if ids != list(range(len(vocab))):
         raise CheckFailed(f"The ids should be 0, 1, …, {len(vocab) - 1} with no gaps or repeats; got {ids[:12]}…")
+
+
+@suite.compare("`--` is a token of its own, also between words without spaces (\"keeper--tired\")",
+               lesson="#splitting-text")
+def check_double_dash(impl):
+    vocab = impl.build_vocab(DASH_TEXT)
+    tok = impl.SimpleTokenizerV2(suite.reference.build_vocab(DASH_TEXT))
+    return {"build_vocab": sorted(vocab.items(), key=lambda kv: kv[1]), "encode": tok.encode(DASH_TEXT)}

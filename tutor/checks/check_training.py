@@ -8,6 +8,9 @@ It also records, for each forward pass, the mode and whether gradients were bein
 Loaders are plain DataLoaders over fixed batches, in order; the tokenizer maps one letter to one id.
 """
 
+import contextlib
+import io
+import re
 
 import torch
 from torch.utils.data import DataLoader, TensorDataset
@@ -46,15 +49,18 @@ class MaskedEmbedLM(torch.nn.Module):
 
 
 class LetterTokenizer:
-    """One letter, one id: 'a' -> 0, 'b' -> 1, … Accepts tiktoken's keyword arguments and ignores them."""
+    """One letter, one id: 'a' -> 0, 'b' -> 1, … Accepts tiktoken's keyword arguments and ignores them.
+
+    Decoding puts a space between letters (and encoding skips spaces), so a printed sample has spaces that
+    must stay on one line."""
 
     letters = "abcdefghijkl"
 
     def encode(self, text, **kwargs):
-        return [self.letters.index(c) for c in text]
+        return [self.letters.index(c) for c in text if c != " "]
 
     def decode(self, ids):
-        return "".join(self.letters[i] for i in ids)
+        return " ".join(self.letters[i] for i in ids)
 
 
 class CountingSGD:
@@ -97,8 +103,10 @@ def _loader(seed, num_batches, batch_size=2, num_tokens=5):
     return DataLoader(TensorDataset(tokens[:, :-1], tokens[:, 1:]), batch_size=batch_size, shuffle=False)
 
 
-def _train(impl, seed, num_epochs, eval_freq, eval_iter, train_batches=3, batch_size=2):
+def _train(impl, seed, num_epochs, eval_freq, eval_iter, train_batches=3, batch_size=2, start_in_eval=False):
     model = MaskedEmbedLM(seed)
+    if start_in_eval:
+        model.eval()
     train_loader = _loader(seed + 100, train_batches, batch_size=batch_size)
     val_loader = _loader(seed + 200, 2, batch_size=batch_size)
     optimizer = CountingSGD(model)
@@ -119,9 +127,12 @@ RUN_CONFIGS = {
 
 
 def _run_summary(impl, run):
-    """Train a fresh stand-in model with `impl.train_model_simple`; what came back, and the weights."""
+    """Train a fresh stand-in model with `impl.train_model_simple`; what came back, the weights, the samples
+    it printed and the model's mode afterwards."""
     if (impl, run) not in _RUNS:
-        model, _, result = _train(impl, **RUN_CONFIGS[run])
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            model, _, result = _train(impl, **RUN_CONFIGS[run])
         if not isinstance(result, (tuple, list)) or len(result) != 3:
             raise CheckFailed(f"train_model_simple should return (train_losses, val_losses, track_tokens_seen), "
                               f"got {type(result).__name__}: {result!r:.200}")
@@ -130,6 +141,10 @@ def _run_summary(impl, run):
             "track_tokens_seen": list(tokens_seen),
             "train_losses": list(train_losses), "val_losses": list(val_losses),
             "weights after training": {n: p.detach().clone() for n, p in model.named_parameters()},
+            # generate_and_print_sample (given complete) prints start_context "abc" and its greedy continuation,
+            # one letter after another: "a b c …"
+            "samples printed after each epoch": re.findall(r"a b c(?: [a-l])*", printed.getvalue()),
+            "model in train() mode after training": model.training,
         }
     return _RUNS[impl, run]
 
@@ -219,18 +234,26 @@ def check_tokens_seen(impl):
     return {run: _run_summary(impl, run)["track_tokens_seen"] for run in RUN_CONFIGS}
 
 
+@suite.compare("train_model_simple prints a sample after each epoch (generate_and_print_sample) and leaves the "
+               "model in train() mode", lesson="#one-step-in-five-lines")
+def check_samples(impl):
+    return {run: {k: _run_summary(impl, run)[k] for k in ("samples printed after each epoch",
+                                                           "model in train() mode after training")}
+            for run in RUN_CONFIGS}
+
+
 @suite.compare("train_model_simple: the recorded losses and the trained weights (2 epochs, eval_freq=2)",
                lesson="#one-step-in-five-lines")
 def check_train_run(impl):
     run = _run_summary(impl, next(iter(RUN_CONFIGS)))
-    return {k: v for k, v in run.items() if k != "track_tokens_seen"}
+    return {k: run[k] for k in ("train_losses", "val_losses", "weights after training")}
 
 
 @suite.compare("train_model_simple: the recorded losses and the trained weights (3 epochs, eval_freq=4)",
                lesson="#one-step-in-five-lines")
 def check_train_run_longer(impl):
     run = _run_summary(impl, list(RUN_CONFIGS)[1])
-    return {k: v for k, v in run.items() if k != "track_tokens_seen"}
+    return {k: run[k] for k in ("train_losses", "val_losses", "weights after training")}
 
 
 @suite.check("evaluate_model runs the model in eval() mode without gradients, on eval_iter batches of each loader",
@@ -271,8 +294,9 @@ def check_evaluate_restores_train(learner):
              lesson="#one-step-in-five-lines")
 def check_steps_and_mode(learner):
     num_epochs, train_batches = 2, 3
+    # The model comes in eval() mode (say, after an evaluation elsewhere): training must switch it to train().
     model, optimizer, _ = _train(learner, 9, num_epochs=num_epochs, eval_freq=2, eval_iter=1,
-                                 train_batches=train_batches)
+                                 train_batches=train_batches, start_in_eval=True)
     expected = num_epochs * train_batches
     if optimizer.steps != expected:
         raise CheckFailed(f"Expected {expected} optimizer steps ({num_epochs} epochs × {train_batches} batches), "

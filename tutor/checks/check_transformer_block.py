@@ -156,6 +156,32 @@ def check_dropout_on_branch(learner):
         )
 
 
+@suite.check("In train() mode dropout acts on the attention update, before the shortcut",
+             lesson="#dropout-on-the-branches")
+def check_dropout_on_attention_branch(learner):
+    drop = 0.5
+    m = _block(learner, dict(CFG, drop_rate=drop), seed=11)
+    # Silence the feed-forward network, and make attention's output its out_proj bias alone (zero values):
+    # then the block is x + drop_shortcut(bias), whatever attention's own dropout does.
+    params = dict(m.named_parameters())
+    with torch.no_grad():
+        params["ff.layers.2.weight"].zero_()
+        params["ff.layers.2.bias"].zero_()
+        params["att.W_value.weight"].zero_()
+    x = std.seeded_randn(110, 4, 6, CFG["emb_dim"])
+    with torch.no_grad():
+        update = m.eval()(x) - x  # out_proj.bias at every token, no dropout
+        m.train()
+        torch.manual_seed(111)
+        dropped = m(x) - x
+    problem = std.dropout_problem(update, dropped, drop, noun="entry of the attention update",
+                                  nouns="entries of the attention update", low=0.3, high=0.7,
+                                  none_hint="Dropout (drop_shortcut) goes on each sub-block's update, attention's "
+                                            "too, before it is added to x.")
+    if problem:
+        raise CheckFailed(f"With the feed-forward network silenced and drop_rate 0.5 in train() mode: {problem}")
+
+
 check_gradients = std.gradients_reach_every_parameter(
     suite, build=lambda learner: _block(learner, dict(CFG, drop_rate=0.0), seed=8).train(),
     inputs=lambda: std.seeded_randn(80, 2, 6, CFG["emb_dim"]), lesson="#the-block-at-a-glance",

@@ -99,6 +99,7 @@ def _strip_comments(text: str) -> str:
     return "".join(lines)
 
 
+@functools.lru_cache(maxsize=32)
 def code_only(source: str) -> str:
     """A module's source with comments removed and docstrings blanked (same line numbers), for matching."""
     import ast
