@@ -236,14 +236,14 @@ def _dataset_summary(ds):
 
 # -- SpamDataset -------------------------------------------------------------------------------------------
 @suite.compare("SpamDataset pads every message to the longest one with the end-of-text id",
-               lesson="#padding-to-one-length")
+               lesson="#padding-to-one-length", atol=0, rtol=0)
 def check_dataset_longest(impl):
     ds = impl.SpamDataset(_csv("longest.csv", MESSAGES), WordTokenizer())
     return _dataset_summary(ds)
 
 
 @suite.compare("SpamDataset with max_length keeps each message's first ids and pads the rest",
-               lesson="#padding-to-one-length")
+               lesson="#padding-to-one-length", atol=0, rtol=0)
 def check_dataset_max_length(impl):
     path = _csv("fixed.csv", MESSAGES[:5])
     return {"max_length=6": _dataset_summary(impl.SpamDataset(path, WordTokenizer(), max_length=6)),
@@ -264,7 +264,7 @@ def _gpt(seed):
 
 
 @suite.compare("prepare_for_classification: a new head with a bias; only it, the last block and final_norm "
-               "train", lesson="#which-parameters-train")
+               "train", lesson="#which-parameters-train", atol=0, rtol=0)
 def check_prepare(impl):
     out = {}
     for num_classes in (2, 3):
@@ -335,14 +335,15 @@ def _accuracy(impl, seed, n, batch_size, **kwargs):
 
 
 @suite.compare("calc_accuracy_loader: correct predictions / examples, in eval() mode",
-               lesson="#counting-examples-not-batches")
+               lesson="#counting-examples-not-batches", atol=1e-9, rtol=0)
 def check_accuracy_all(impl):
     return {"7 messages in batches of 3": _accuracy(impl, 1, 7, 3),
             "10 messages in batches of 4, num_batches=None": _accuracy(impl, 2, 10, 4, num_batches=None),
             "9 messages in batches of 2": _accuracy(impl, 3, 9, 2)}
 
 
-@suite.compare("calc_accuracy_loader uses only the first num_batches batches", lesson="#counting-examples-not-batches")
+@suite.compare("calc_accuracy_loader uses only the first num_batches batches", lesson="#counting-examples-not-batches",
+               atol=1e-9, rtol=0)
 def check_accuracy_num_batches(impl):
     return {"4 batches, num_batches=2": _accuracy(impl, 4, 8, 2, num_batches=2),
             "5 batches, num_batches=1": _accuracy(impl, 5, 13, 3, num_batches=1),
@@ -373,11 +374,15 @@ CLASSIFY_CASES = [
     (26, "lunch?", {"max_length": 5, "pad_token_id": 7}),
     (27, "URGENT! Your account is locked. Verify at www.bank-safe.example", {"max_length": 12}),
     (28, "did you feed the cat", {"max_length": 11}),
+    # Short and unpadded: here the last position and the one before it disagree.
+    (30, "call me", {}),
+    (34, "on my way", {}),
+    (39, "free prize", {}),
 ]
 
 
 @suite.compare("classify_text: ids cut and padded like the training data, last position, eval() mode",
-               lesson="#classifying-a-new-message")
+               lesson="#classifying-a-new-message", atol=0, rtol=0)
 def check_classify(impl):
     results = []
     for seed, text, kwargs in CLASSIFY_CASES:
