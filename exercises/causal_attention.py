@@ -1,4 +1,4 @@
-"""Exercise: causal self-attention with dropout (lessons/05-causal-attention.md).
+"""Exercise 5: causal self-attention with dropout (lesson: lessons/05-causal-attention.md).
 
 Write `CausalAttention`: scaled dot-product attention on batches, where each token may only attend to
 itself and to the tokens before it, with dropout on the attention weights.

@@ -1,4 +1,4 @@
-"""Exercise: text ↔ token ids, and generation with temperature, top-k and a stop token
+"""Exercise 12: text ↔ token ids, and generation with temperature, top-k and a stop token
 (lesson: lessons/12-decoding.md).
 
 The model is used only through `model(idx) -> logits`: `idx` is a `(batch, num_tokens)` tensor of

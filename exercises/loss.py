@@ -1,4 +1,4 @@
-"""Exercise: next-token loss and perplexity (lesson: lessons/10-loss.md).
+"""Exercise 10: next-token loss and perplexity (lesson: lessons/10-loss.md).
 
 Write three functions. The model is used only through `model(idx) -> logits`: `idx` is a
 `(batch, num_tokens)` tensor of token ids and the logits have shape `(batch, num_tokens, vocab_size)`.

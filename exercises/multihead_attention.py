@@ -1,4 +1,4 @@
-"""Exercise: multi-head causal attention (lessons/06-multihead-attention.md).
+"""Exercise 6: multi-head causal attention (lesson: lessons/06-multihead-attention.md).
 
 Write `MultiHeadAttention`: project the input once into queries, keys and values of size d_out, split
 them into `num_heads` heads of `d_out // num_heads` features, run causal attention in every head at once,

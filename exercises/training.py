@@ -1,4 +1,4 @@
-"""Exercise: the pretraining loop (lesson: lessons/11-training.md).
+"""Exercise 11: the pretraining loop (lesson: lessons/11-training.md).
 
 Write `evaluate_model` and `train_model_simple`. The model is used only through
 `model(idx) -> logits` of shape `(batch, num_tokens, vocab_size)`; `generate_and_print_sample`

@@ -115,3 +115,18 @@ def test_memory_is_capped(grader):
     r = grade_source(grader, EX, REF + "\nhog = bytearray(16 * 1024**3)\n")
     assert r.status == "error", r.summary()
     assert "more memory" in r.message, r.summary()
+
+
+def test_keyboard_interrupt_at_import_is_an_error_with_a_clear_message(grader):
+    r = grade_source(grader, EX, REF + "\nraise KeyboardInterrupt\n")
+    assert r.status == "error", r.summary()
+    assert "KeyboardInterrupt while being imported" in r.message, r.summary()
+    assert "Traceback" not in r.message and "out of memory" not in r.message, r.summary()
+
+
+def test_keyboard_interrupt_inside_a_check_fails_that_check(grader):
+    src = REF.replace("def build_vocab(text):\n", "def build_vocab(text):\n    raise KeyboardInterrupt\n")
+    r = grade_source(grader, EX, src)
+    assert r.status in ("failed", "error"), r.summary()
+    assert "KeyboardInterrupt" in r.failure_text(), r.summary()
+    assert "out of memory" not in r.failure_text(), r.summary()

@@ -84,3 +84,20 @@ def test_output_matching_is_strict():
     assert outputs_match("tensor([0.5000, 0.2500])", "tensor([0.5, 0.26])") is not None
     assert outputs_match("shape (2, 3)", "shape (3, 2)") is not None
     assert outputs_match("a b", "a c") is not None
+
+
+CODE_WIDTH = 88  # the lesson viewer shows about 90 columns at 100; longer code lines are cut there
+
+
+@pytest.mark.parametrize("lesson", all_lessons(), ids=lambda p: p.name)
+def test_code_lines_fit_the_lesson_viewer(lesson):
+    long = [(n, line) for lang, block in lesson_blocks(lesson.read_text(encoding="utf-8")) if lang == "python"
+            for n, line in enumerate(block.splitlines(), 1) if len(line) > CODE_WIDTH]
+    assert not long, f"{len(long)} code lines over {CODE_WIDTH} characters, e.g. {long[0][1]!r}"
+
+
+def test_every_stub_starts_with_the_same_header():
+    for ex in curriculum.load().exercises:
+        first_paragraph = " ".join(ex.stub_path.read_text(encoding="utf-8").split('"""')[1].split("\n\n")[0].split())
+        pattern = rf"Exercise {ex.number}: .+ \(lesson: {re.escape(ex.lesson_link())}\)\."
+        assert re.fullmatch(pattern, first_paragraph), f"{ex.module}: {first_paragraph!r}"

@@ -1,12 +1,14 @@
-"""The learner's workspace: a folder with their copies of the stubs in `exercises/` and state in `.tutor/`.
+"""The learner's workspace: their copies of the stubs in `exercises/`, state in `.tutor/`, and read-only copies
+of the lessons in `lessons/` (so the `lessons/NN-….md` links that messages print exist where the learner is).
 
-Finding it, creating it, resetting one exercise (with a backup). No torch, no UI.
+Finding it, creating or repairing it, resetting one exercise (with a backup). No torch, no UI.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +46,10 @@ class Workspace:
         return self.root / "exercises"
 
     @property
+    def lessons_dir(self) -> Path:
+        return self.root / "lessons"
+
+    @property
     def backups_dir(self) -> Path:
         return self.state_dir / "backups"
 
@@ -60,14 +66,38 @@ class Workspace:
         return f.is_file() and f.read_bytes() == ex.stub_path.read_bytes()
 
     def sync_new_stubs(self) -> list[str]:
-        """Copy stubs of exercises added to the course since the workspace was made; return their ids."""
+        """Copy stubs of exercises added to the course since the workspace was made (and refresh the lessons);
+        return the new exercises' ids."""
         added = []
         for ex in curriculum.load().exercises:
             target = self.exercises_dir / ex.module
             if not target.exists():
                 shutil.copyfile(ex.stub_path, target)
                 added.append(ex.id)
+        self.sync_lessons()
         return added
+
+    def sync_lessons(self) -> list[str]:
+        """Make `lessons/` hold the course's lessons, read-only, as this version of tutor has them; return the
+        names of the files written (none when they are already up to date)."""
+        written = []
+        try:
+            self.lessons_dir.mkdir(exist_ok=True)
+            for ex in curriculum.load().exercises:
+                target = self.lessons_dir / ex.lesson
+                data = ex.lesson_path.read_bytes()
+                if target.is_file() and target.read_bytes() == data:
+                    continue
+                tmp = target.with_name(f".{target.name}.tmp")
+                tmp.write_bytes(data)
+                tmp.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+                if target.exists():
+                    target.chmod(stat.S_IRUSR | stat.S_IWUSR)  # Windows refuses to replace a read-only file
+                os.replace(tmp, target)
+                written.append(ex.lesson)
+        except OSError:
+            pass  # a read-only workspace still works: the lessons are in the package, and `tutor lesson` shows them
+        return written
 
     def reset(self, exercise_id: str) -> Path | None:
         """Put the pristine stub back; return the backup of the learner's file (None if there was none)."""
@@ -86,6 +116,7 @@ class Workspace:
         tmp = target.with_suffix(".py.tmp")
         shutil.copyfile(ex.stub_path, tmp)
         os.replace(tmp, target)
+        self.sync_lessons()
         return backup
 
 
@@ -97,14 +128,42 @@ def init_workspace(directory: Path | str = DEFAULT_DIR) -> Workspace:
                              f"Use `tutor reset ID` to restore one exercise.")
     if root.exists() and any(root.iterdir()):
         raise WorkspaceError(f"{root} exists and is not empty; choose a new folder.")
-    (root / STATE_DIR).mkdir(parents=True)
+    return _fill(root)[0]
+
+
+def needs_repair(directory: Path | str) -> bool:
+    """A folder with `exercises/` but no `.tutor/`: a workspace whose state was deleted."""
+    root = Path(directory).expanduser().resolve()
+    return (root / "exercises").is_dir() and not (root / STATE_DIR).exists()
+
+
+def repair_workspace(directory: Path | str) -> tuple[Workspace, list[str]]:
+    """Recreate the state of a workspace that lost `.tutor/`, keeping every file; return it and the exercises
+    whose missing stub was put back. The progress starts afresh (it lived in `.tutor/`)."""
+    root = Path(directory).expanduser().resolve()
+    if not needs_repair(root):
+        raise WorkspaceError(f"{root} has no exercises/ folder without a {STATE_DIR}/ to repair.")
+    return _fill(root)
+
+
+def _fill(root: Path) -> tuple[Workspace, list[str]]:
+    """Add whatever of a workspace is missing under `root` (never overwriting a file); return the exercises
+    whose stub was copied."""
+    (root / STATE_DIR).mkdir(parents=True, exist_ok=True)
     exercises = root / "exercises"
-    exercises.mkdir()
-    (exercises / "__init__.py").write_text(_INIT_PY, encoding="utf-8")
+    exercises.mkdir(exist_ok=True)
+    if not (exercises / "__init__.py").exists():
+        (exercises / "__init__.py").write_text(_INIT_PY, encoding="utf-8")
+    copied = []
     for ex in curriculum.load().exercises:
-        shutil.copyfile(ex.stub_path, exercises / ex.module)
-    (root / STATE_DIR / ".gitignore").write_text("runs/\nbackups/\n", encoding="utf-8")
-    return Workspace(root)
+        if not (exercises / ex.module).exists():
+            shutil.copyfile(ex.stub_path, exercises / ex.module)
+            copied.append(ex.id)
+    if not (root / STATE_DIR / ".gitignore").exists():
+        (root / STATE_DIR / ".gitignore").write_text("runs/\nbackups/\n", encoding="utf-8")
+    ws = Workspace(root)
+    ws.sync_lessons()
+    return ws, copied
 
 
 def find_workspace(explicit: Path | str | None = None, start: Path | None = None) -> Workspace | None:
@@ -126,6 +185,12 @@ def find_workspace(explicit: Path | str | None = None, start: Path | None = None
 def require_workspace(explicit: Path | str | None = None) -> Workspace:
     ws = find_workspace(explicit)
     if ws is None:
+        here = Path.cwd().resolve()
+        lost = next((f for f in (here, *here.parents) if needs_repair(f)), None)
+        if lost is not None:
+            target = "." if lost == here else str(lost)
+            raise WorkspaceError(f"{lost} has exercises/ but no {STATE_DIR}/ folder (its state was deleted). "
+                                 f"`tutor init {target}` repairs it and keeps every file.")
         raise WorkspaceError("No tutor workspace here. Create one with `tutor init` (it makes ./gpt-workspace), "
                              "then `cd gpt-workspace`; or pass --workspace DIR, or set TUTOR_WORKSPACE.")
     return ws

@@ -68,3 +68,19 @@ async def wait_until(pilot, predicate: Callable[[], bool], timeout: float = 30.0
 def text_of(widget) -> str:
     """The plain text a Static-like widget shows."""
     return str(getattr(widget, "content", None) or widget.render())
+
+
+async def keep_saving(pilot, file: Path, text: str, predicate: Callable[[], bool], timeout: float = 30.0,
+                      what: str = "") -> None:
+    """Write `file` until `predicate()` holds: a watcher that started listening after a save still sees the next.
+    Each write changes the content, so every save is new to the watcher."""
+    deadline = time.monotonic() + timeout
+    n = 0
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")
+        file.write_text(text + ("\n" * (n % 2)))  # alternate the content, so each write is a change
+        n += 1
+        step_end = time.monotonic() + 1.0
+        while not predicate() and time.monotonic() < step_end:
+            await pilot.pause(0.05)

@@ -4,19 +4,19 @@ a save (file events), and the announced polling fallback when file events do not
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 from tests.graders.helpers import mistake_sources, reference_source
 from tutor.grading.results import CheckResult, ExerciseResult
 from tutor.progress import ProgressStore
 from tutor.ui import app as app_module
+from tutor.ui import file_watch
 from tutor.ui.app import make_app
 from tutor.ui.screens.grade import GradeScreen
 from tutor.ui.screens.lesson import LessonScreen
 from tutor.ui.widgets.check_view import CheckView
 
-from .conftest import drive, text_of, wait_until
+from .conftest import drive, keep_saving, text_of, wait_until
 
 EX = "tokenizer"
 
@@ -59,16 +59,16 @@ def test_grade_stub_then_mistake_then_reference(real_workspace, grader):
             app.watch_enabled = True
             await pilot.press("2")
             await wait_until(pilot, lambda: "file events" in app.watch_note, what="the watcher")
-            await pilot.pause(0.3)
-            file.write_text(reference_source(EX))
-            await wait_until(pilot, lambda: app.result is not None and app.result.status == "passed",
-                             what="an automatic re-grade after the save")
+            # The watcher thread may not listen yet: save again each second until a grade comes back.
+            await keep_saving(pilot, file, reference_source(EX),
+                              lambda: app.result is not None and app.result.status == "passed",
+                              what="an automatic re-grade after the save")
             assert "passed" in text_of(app.screen.query_one("#summary"))
             assert not app.screen.query(CheckView).filter(".-failed")
             print(f"\nre-grade of {EX} with a warm grader: {app.last_grade_wall_s:.2f} s wall, "
                   f"{app.result.duration_s:.2f} s in the grader")
         p = ProgressStore(real_workspace.state_dir).load().get(EX)
-        assert p.passed_ever and p.attempts >= 3
+        assert p.passed_ever and p.attempts >= 2  # the mistake and the reference; the stub is not an attempt
 
     drive(scenario)
 
@@ -95,7 +95,7 @@ class CannedGrader:
 def test_falls_back_to_polling_when_file_events_do_not_arrive(workspace, course, monkeypatch):
     """A watcher that never reports (as on some network or container file systems): the app notices the file
     changed anyway, says on screen that it now polls, grades, and keeps grading later saves by polling."""
-    monkeypatch.setattr(app_module, "MISSED_EVENT_S", 0.5)
+    monkeypatch.setattr(file_watch, "MISSED_EVENT_S", 0.5)
     calls = []
 
     def silent_watch(file, force_polling=False, stop_event=None):
@@ -117,7 +117,6 @@ def test_falls_back_to_polling_when_file_events_do_not_arrive(workspace, course,
             app.exercise_id = ex
             await pilot.press("2")
             await wait_until(pilot, lambda: "file events" in app.watch_note)
-            time.sleep(0.05)
             file.write_text("# first save\n")
             await wait_until(pilot, lambda: "did not arrive" in app.watch_note, what="the polling note")
             assert "did not arrive" in text_of(app.screen.query_one("#watch-note"))

@@ -6,9 +6,6 @@ at the SVGs in tests/ui/__snapshots__/ before committing them.
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
 from textual.widgets import Input
 
@@ -17,26 +14,23 @@ from tutor.progress import ProgressStore
 from tutor.ui.app import make_app
 from tutor.ui.messages import RunEvent
 from tutor.ui.widgets.lesson_viewer import LessonViewer
+from tutor.ui.widgets.loss_plot import LossPlot
 from tutor.workspace import init_workspace
 
-from .conftest import wait_until
-
-# The workspace path is on screen, so it must be the same on every machine.
-SNAP_ROOT = Path("/tmp/tutor-ui-snapshots")
+from .conftest import text_of, wait_until
 
 
 @pytest.fixture
-def snap_workspace(course):
-    shutil.rmtree(SNAP_ROOT, ignore_errors=True)
-    SNAP_ROOT.mkdir(parents=True)
-    ws = init_workspace(SNAP_ROOT / "gpt-workspace")
+def snap_workspace(course, tmp_path, monkeypatch):
+    # The workspace path is on screen as `~/gpt-workspace`: the same on every machine and for every run.
+    monkeypatch.setenv("HOME", str(tmp_path))
+    ws = init_workspace(tmp_path / "gpt-workspace")
     store = ProgressStore(ws.state_dir)
     store.record_grade("tokenizer", "passed")
     store.use_hint("tokenizer", 3)
     store.record_grade("embeddings", "failed")
     store.record("visited", "embeddings")
-    yield ws
-    shutil.rmtree(SNAP_ROOT, ignore_errors=True)
+    return ws
 
 
 async def steady(pilot) -> None:
@@ -76,7 +70,8 @@ async def _open_lesson(pilot, exercise_id="tokenizer"):
     await wait_until(pilot, lambda: app.screen.query(LessonViewer), what="the lesson screen")
     viewer = app.screen.query_one(LessonViewer)
     await wait_until(pilot, lambda: "The exercise" in viewer.document.source, what="the lesson text")
-    await pilot.pause(0.2)
+    await wait_until(pilot, lambda: viewer.table_of_contents.table_of_contents, what="the table of contents")
+    await pilot.pause()
 
 
 def test_lesson_with_a_hint_80x24(snap_workspace, snap_compare):
@@ -102,10 +97,9 @@ DIAGNOSED = ExerciseResult(
         CheckResult("build_vocab gives sorted tokens, then <|endoftext|> and <|unk|>", True,
                     lesson="lessons/01-tokenizer.md#building-the-vocabulary"),
         CheckResult("encode maps unknown words to <|unk|>", False,
-                    message="Expected 29 items, got 15.\n  expected: [11, 17, 13, 33, 2]\n  got:      [11, 17, 13, 2]\n"
-                            "This looks like a known mistake: Unknown words are dropped instead of becoming <|unk|>.\n"
-                            "  Read: lessons/01-tokenizer.md#special-tokens",
-                    diagnosis="no-unk", lesson="lessons/01-tokenizer.md#special-tokens"),
+                    message="Expected 29 items, got 15.\n  expected: [11, 17, 13, 33, 2]\n  got:      [11, 17, 13, 2]",
+                    diagnosis="no-unk", lesson="lessons/01-tokenizer.md#special-tokens",
+                    mistake="Unknown words are dropped instead of becoming <|unk|>."),
         CheckResult("decode turns ids back into text with punctuation attached", True,
                     lesson="lessons/01-tokenizer.md#encoding"),
     ])
@@ -137,7 +131,11 @@ def test_train_with_a_loss_curve(snap_workspace, snap_compare):
                                       "tokens_seen": 51200, "tokens_per_s": 12800.0, "eta_s": 4.0}))
         screen.post_message(RunEvent({"event": "sample", "step": 100,
                                       "text": "Every effort moves you toward the lighthouse, and the keeper"}))
-        await pilot.pause(0.6)  # the plot and the numbers redraw on a short timer
+        # The plot and the numbers redraw on short timers: wait until both have drawn what was sent.
+        plot = screen.query_one(LossPlot)
+        await wait_until(pilot, lambda: len(plot.train) == 10 and not plot._draw_pending
+                         and screen._progress is None and "ETA" in text_of(screen.query_one("#run-stats")),
+                         what="the plot and the numbers")
         await steady(pilot)
 
     assert snap_compare(app_for(snap_workspace), terminal_size=(80, 24), run_before=train)

@@ -85,14 +85,14 @@ def run_assembly(learner_mapping: dict[str, Path]) -> ExerciseResult:
             my_logits = mine(idx)
     except CheckFailed as e:
         return done("failed", checks=[CheckResult("Your GPTModel takes the reference's weights", False, e.message)])
-    except NotImplementedError:
-        return done("failed", "Some module of your model still raises NotImplementedError:\n"
-                    + traceback.format_exc(limit=-2))
     except Exception as e:
         tb = traceback.extract_tb(e.__traceback__)
-        where = next((f"{Path(f.filename).name} line {f.lineno}" for f in reversed(tb)
+        where = next((f"exercises/{Path(f.filename).name} line {f.lineno} (in {f.name})" for f in reversed(tb)
                       if "exercises" in Path(f.filename).parts),
                      "")
+        if isinstance(e, NotImplementedError):
+            return done("failed", f"{where or 'One of your modules'} still raises NotImplementedError: finish "
+                        "that exercise, or leave out --only-mine to fill unfinished modules in from the reference.")
         return done("failed", f"Building or running your assembled GPTModel raised {type(e).__name__}: {e}"
                     + (f"\n  at {where}" if where else ""))
     finally:
@@ -123,6 +123,7 @@ def run_assembly(learner_mapping: dict[str, Path]) -> ExerciseResult:
     return done("failed", checks=checks)
 
 
-def check_assembly(server, workspace) -> ExerciseResult:
-    """Run the assembly check for a workspace in a grading child (all of the learner's own modules)."""
-    return server.grade_assembly(workspace.root)
+def check_assembly(server, workspace, only_mine: bool = False) -> ExerciseResult:
+    """Run the assembly check for a workspace in a grading child: the learner's passing modules with the
+    reference filling in the rest, as a run does (`only_mine`: every one of the learner's modules)."""
+    return server.grade_assembly(workspace.root, only_mine=only_mine)

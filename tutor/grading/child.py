@@ -193,9 +193,10 @@ def run_exercise(exercise_id: str, learner_file: Path, mode: str = "isolated") -
                     + (f":\n    {e.text.rstrip()}" if e.text else ""))
     except BaseException as e:  # noqa: BLE001 - SystemExit and friends at import are the learner's too
         restore(snap)
-        if isinstance(e, KeyboardInterrupt):
-            raise
         msg, _ = describe_exception(e, str(learner_file))
+        if isinstance(e, KeyboardInterrupt):  # the child has its own session: no Ctrl-C reaches it
+            msg = (f"exercises/{ex.module} raised KeyboardInterrupt while being imported; remove that "
+                   "`raise` (or whatever stops the program there).")
         if isinstance(e, MemoryError):
             msg = "it asked for more memory than grading allows (a few GB); is something far too large?"
         if isinstance(e, SystemExit):
@@ -241,6 +242,16 @@ def run_exercise(exercise_id: str, learner_file: Path, mode: str = "isolated") -
     return done("failed")
 
 
+class LearnerInterrupt(Exception):
+    """A KeyboardInterrupt raised by the learner's code during a check."""
+
+    def __str__(self) -> str:
+        return "nothing pressed Ctrl-C, your code raised it; remove that `raise`"
+
+
+LearnerInterrupt.__name__ = "KeyboardInterrupt"  # how messages name it (`Your code raised KeyboardInterrupt: …`)
+
+
 class _Plugin:
     """Provides the fixtures and records each check's outcome as the learner will read it."""
 
@@ -258,6 +269,15 @@ class _Plugin:
     @_pytest.fixture
     def reference(self):
         return self.reference_module
+
+    @_pytest.hookimpl(wrapper=True)
+    def pytest_pyfunc_call(self, pyfuncitem):
+        # pytest lets KeyboardInterrupt end the session; here it can only come from the learner's code (the
+        # child has its own session, so no Ctrl-C reaches it): make it that check's failure.
+        try:
+            return (yield)
+        except KeyboardInterrupt as e:
+            raise LearnerInterrupt().with_traceback(e.__traceback__) from None
 
     @_pytest.hookimpl(tryfirst=True)
     def pytest_runtest_makereport(self, item, call):
@@ -277,13 +297,11 @@ class _Plugin:
                 msg, not_impl = describe_exception(exc, self.learner_file, title)
                 diag = getattr(exc, "diagnosis", None)
                 known = next((m for m in self.suite.mistakes if m.key == diag), None)
-                if known and KNOWN_MISTAKE not in msg:  # a property check that named a mistake itself
-                    msg += f"\n{KNOWN_MISTAKE} {known.description}"
-                link = self._link(name, diag)
-                if link and not not_impl:
-                    msg += f"\n  Read: {link}"
+                if known:  # the description becomes a field; the framework's own line about it goes
+                    msg = msg.split(f"\n{KNOWN_MISTAKE}", 1)[0]
                 self.results.append(CheckResult(name=title, passed=False, message=msg, diagnosis=diag,
-                                                lesson=link, not_implemented=not_impl))
+                                                lesson=self._link(name, diag), not_implemented=not_impl,
+                                                mistake=known.description if known else None))
         outcome = "failed" if failed else "passed"
         return TestReport(item.nodeid, item.location, {}, outcome, "failed" if failed else None, call.when,
                           duration=call.duration, start=call.start, stop=call.stop)

@@ -390,7 +390,10 @@ def compare_values(expected: Any, got: Any, atol: float = 1e-5, rtol: float = 1e
         if e.numel() == 0:
             return None
         same_nan = torch.isnan(e) == torch.isnan(g)
-        close = _isclose(g, e, rtol=rtol, atol=atol, equal_nan=True)
+        if expected.is_floating_point():
+            close = _isclose(g, e, rtol=rtol, atol=atol, equal_nan=True)
+        else:  # ids, counts, masks: exact (a float tolerance would let token id 50256 pass for 50257)
+            close = g == e
         if bool(close.all()) and bool(same_nan.all()):
             return None
         nan_got = torch.isnan(g) & ~torch.isnan(e)
@@ -419,7 +422,10 @@ def compare_values(expected: Any, got: Any, atol: float = 1e-5, rtol: float = 1e
             return f"Expected a number{at} ({expected!r}), got {type(got).__name__}: {_short(got)}."
         if isinstance(expected, float) and math.isnan(expected):
             return None if math.isnan(got) else f"Expected nan{at}, got {got!r}."
-        if math.isclose(got, expected, rel_tol=rtol, abs_tol=atol):
+        if isinstance(expected, int) and not isinstance(expected, bool):
+            if got == expected:  # counts and ids are exact; 3.0 equals 3
+                return None
+        elif math.isclose(got, expected, rel_tol=rtol, abs_tol=atol):
             return None
         return f"Expected {expected!r}{at}, got {got!r}."
     if isinstance(expected, str):

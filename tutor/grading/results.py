@@ -1,4 +1,4 @@
-"""Result types of a grading run and their JSON form (DESIGN §5). Plain data, no torch."""
+"""Result types of a grading run and their JSON form (the `tutor grade --json` contract). Plain data, no torch."""
 
 from __future__ import annotations
 
@@ -18,6 +18,17 @@ class CheckResult:
     diagnosis: str | None = None  # key of the known mistake the learner's output matched
     lesson: str | None = None  # lesson link for this check, e.g. lessons/04-self-attention.md#softmax
     not_implemented: bool = False  # failed only because the learner's code raised NotImplementedError
+    mistake: str | None = None  # the diagnosed mistake's description (front ends show it; `message` omits it)
+
+    def full_message(self) -> str:
+        """`message` with the diagnosed mistake and the lesson to read, as one text (the JSON form's message)."""
+        parts = [self.message] if self.message else []
+        if not self.passed:
+            if self.mistake:
+                parts.append(f"{KNOWN_MISTAKE} {self.mistake}")
+            if self.lesson and not self.not_implemented:
+                parts.append(f"  Read: {self.lesson}")
+        return "\n".join(parts)
 
 
 @dataclass
@@ -35,7 +46,7 @@ class ExerciseResult:
 
     def to_json(self) -> dict:
         """The §5 form: id, status, checks (name, passed, message), duration_s."""
-        checks = [{"name": c.name, "passed": c.passed, "message": c.message} for c in self.checks]
+        checks = [{"name": c.name, "passed": c.passed, "message": c.full_message()} for c in self.checks]
         if self.message and self.status != "passed":
             checks.insert(0, {"name": "grading", "passed": False, "message": self.message})
         return {"id": self.id, "status": self.status, "checks": checks, "duration_s": round(self.duration_s, 3)}
@@ -51,7 +62,7 @@ class ExerciseResult:
 
     # Helpers for tests and reports.
     def failure_text(self) -> str:
-        parts = [self.message] + [c.message for c in self.checks if not c.passed]
+        parts = [self.message] + [c.full_message() for c in self.checks if not c.passed]
         return "\n".join(p for p in parts if p)
 
     def diagnosed(self, key: str) -> bool:
@@ -62,8 +73,8 @@ class ExerciseResult:
         for c in self.checks:
             mark = "PASS" if c.passed else "FAIL"
             lines.append(f"  [{mark}] {c.name}" + (f" [diagnosis: {c.diagnosis}]" if c.diagnosis else ""))
-            if c.message and not c.passed:
-                lines.extend("      " + ln for ln in c.message.splitlines())
+            if not c.passed:
+                lines.extend("      " + ln for ln in c.full_message().splitlines())
         if self.output:
             lines.append("  output: " + self.output[:500])
         return "\n".join(lines)

@@ -77,9 +77,12 @@ class GradingServer:
         return self._request({"exercise": exercise_id, "file": str(Path(file).resolve()),
                               "timeout": timeout or self.timeout, "memory_mb": self.memory_mb})
 
-    def grade_assembly(self, workspace_root: Path, timeout: float | None = None) -> ExerciseResult:
-        """Check that the learner's modules in a workspace work together as one GPT."""
-        return self._request({"kind": "assembly", "exercise": "assembled", "file": str(Path(workspace_root).resolve()),
+    def grade_assembly(self, workspace_root: Path, timeout: float | None = None,
+                       only_mine: bool = False) -> ExerciseResult:
+        """Check that the learner's modules in a workspace work together as one GPT: those that pass, with the
+        reference filling in the rest (as a run does), or every one of theirs with `only_mine`."""
+        kind = "assembly-mine" if only_mine else "assembly"
+        return self._request({"kind": kind, "exercise": "assembled", "file": str(Path(workspace_root).resolve()),
                               "timeout": timeout or self.timeout, "memory_mb": self.memory_mb})
 
     def _request(self, request: dict) -> ExerciseResult:

@@ -111,8 +111,9 @@ def _vm_size_bytes() -> int:
 
 
 def _run_job(kind: str, exercise: str, file: str):
-    """The work a child does: grade one exercise, or (kind "assembly") check a workspace's assembled model."""
-    if kind == "assembly":
+    """The work a child does: grade one exercise, or check a workspace's assembled model (kind "assembly": the
+    learner's passing modules and the reference for the rest; "assembly-mine": all of the learner's)."""
+    if kind in ("assembly", "assembly-mine"):
         from tutor.assemble import assemble
         from tutor.grading.assembly import run_assembly
         from tutor.workspace import Workspace
@@ -120,7 +121,7 @@ def _run_job(kind: str, exercise: str, file: str):
         import torch
 
         torch.set_num_threads(1)  # a tiny model: threads only add overhead
-        return run_assembly(assemble(Workspace(Path(file)), only_passed=False).mapping)
+        return run_assembly(assemble(Workspace(Path(file)), only_passed=kind == "assembly").mapping)
     from tutor.grading.child import run_exercise
 
     return run_exercise(exercise, Path(file))

@@ -39,10 +39,11 @@ def _usage(message: str) -> None:
 
 
 def _find_workspace(explicit: Optional[Path]):
+    from tutor.cli import chosen_workspace  # the global `tutor -w DIR run …` counts too
     from tutor.workspace import WorkspaceError, find_workspace
 
     try:
-        return find_workspace(explicit)
+        return find_workspace(chosen_workspace(explicit))
     except WorkspaceError as e:
         _usage(str(e))
 
@@ -292,3 +293,76 @@ def _download_sms_spam(from_file: Optional[Path]) -> None:
         err.print(f"[bold red]Error:[/] {escape(str(e))}")
         raise typer.Exit(1)
     console.print(f"[green]Verified[/] {escape(str(path))} (5,574 messages: 4,827 ham, 747 spam)")
+
+
+@run_app.command("eval")
+def eval_(
+    source: Path = typer.Argument(..., metavar="RUN|CHECKPOINT", help="A run folder or its checkpoint.pt."),
+    tasks: str = typer.Option("hellaswag", "--tasks", help="Comma-separated harness tasks, e.g. hellaswag,mmlu."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="At most N examples per task (quick looks)."),
+    batch_size: int = typer.Option(8, "--batch-size", help="Examples per forward pass."),
+    device: str = DeviceOpt,
+    events: bool = EventsOpt,
+) -> None:
+    """Score a checkpoint with EleutherAI's lm-evaluation-harness (optional: pip install 'gpt-tutor[eval]').
+
+    The harness downloads each task's data on first use. [bold]tutor run mmlu[/] is your own implementation.
+    """
+    from tutor.runs.harness import EvalConfig, run_eval
+
+    cfg = EvalConfig(source=source, tasks=tuple(t.strip() for t in tasks.split(",") if t.strip()), limit=limit,
+                     device=device, batch_size=batch_size)
+
+    def show(ev: dict) -> None:
+        if ev["event"] == "start":
+            err.print(f"Exported to the Hugging Face layout; running the harness on {escape(', '.join(cfg.tasks))}…")
+        elif ev["event"] == "done":
+            console.print(ev["table"], markup=False)
+
+    _run(run_eval, cfg, show, events)
+
+
+def export(
+    source: Path = typer.Argument(..., metavar="RUN|CHECKPOINT", help="A run folder or its checkpoint.pt."),
+    fmt: str = typer.Option(..., "--format", "-f", help="hf (a folder transformers loads) | gguf (llama.cpp, "
+                            "Ollama)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="hf: a folder; gguf: a .gguf file or a folder "
+                                       "(default: hf/ or gguf/ beside the checkpoint)."),
+    dtype: str = typer.Option("f16", "--dtype", help="gguf precision: f16 | f32 | q8_0."),
+    template: str = typer.Option("auto", "--template", help="gguf Modelfile prompt: auto (Alpaca for "
+                                 "instruction-tuned runs) | alpaca | raw."),
+) -> None:
+    """Export your model for other tools: Hugging Face transformers, or GGUF for llama.cpp and Ollama."""
+    from tutor.export.commands import export_model
+    from tutor.runs.common import RunError
+
+    try:
+        result = export_model(source, fmt, out, dtype=dtype, template=template)
+    except RunError as e:
+        err.print(f"[bold red]Error:[/] {escape(str(e))}")
+        raise typer.Exit(1)
+    mb = result.total_bytes / 1e6
+    console.print(f"[green]Exported[/] {escape(str(result.out))} ({len(result.files)} files, {mb:.1f} MB, "
+                  f"{result.seconds:.1f} s)")
+    console.print(escape(result.note))
+
+
+def import_(
+    folder: Path = typer.Argument(..., metavar="DIR", help="A Hugging Face GPT-2 folder (config.json, "
+                                  "model.safetensors)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run folder or .pt file to write (default: a new "
+                                       "import-<name>-<time> run folder)."),
+    workspace: Optional[Path] = WorkspaceOpt,
+) -> None:
+    """Read a Hugging Face GPT-2 model (e.g. fine-tuned elsewhere) into a tutor checkpoint."""
+    from tutor.export.commands import import_model
+    from tutor.runs.common import RunError
+
+    ws = _find_workspace(workspace) if out is None else None
+    try:
+        path = import_model(folder, out, workspace=ws)
+    except RunError as e:
+        err.print(f"[bold red]Error:[/] {escape(str(e))}")
+        raise typer.Exit(1)
+    console.print(f"[green]Imported[/] {escape(str(path))}: use it with tutor run generate --weights "
+                  f"{escape(str(path.parent))}")

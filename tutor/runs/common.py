@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from tutor.assemble import Assembly, assemble, install_exercises_mapping
-
-DEVICES = ("auto", "cpu", "cuda", "mps")
+from tutor.runs.configs import DEVICES
 
 
 class RunError(RuntimeError):

@@ -1,4 +1,5 @@
-"""Named model sizes for `tutor run pretrain --config`, with the training defaults that suit each. No torch.
+"""Named model sizes for `tutor run pretrain --config`, with the training defaults that suit each; the devices
+and GPT-2 weights a run accepts. No torch: the TUI reads these to offer exactly what the runs accept.
 
 `gpt2-124M` is GPT-2 small's architecture with a 256-token context, the course's setting for training on The
 Verdict; `tiny` and `small` are shrunk copies that train in minutes on a laptop CPU.
@@ -9,6 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 GPT2_VOCAB = 50257
+DEVICES = ("auto", "cpu", "cuda", "mps")  # `--device`; auto: cuda, then mps, then cpu
+GPT2_WEIGHTS = ("gpt2-small", "gpt2-medium", "gpt2-large", "gpt2-xl")  # OpenAI's released sizes
+
+
+def gpt2_weights_available() -> bool:
+    """Whether `tutor run generate --weights gpt2-…` can run: False while tutor cannot load GPT-2's weights into the
+    learner's model. It becomes True when GPT-2 loading exists, and the Playground then offers GPT2_WEIGHTS."""
+    return False
 
 
 @dataclass(frozen=True)

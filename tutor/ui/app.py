@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import App
@@ -25,7 +24,9 @@ from textual.worker import Worker, WorkerState
 from tutor import curriculum
 from tutor.grading.results import ExerciseResult
 from tutor.progress import Progress, ProgressStore
-from tutor.ui.messages import FileSaved, Graded, GraderFailed, GraderReady, WatchNote
+from tutor.progress import file_digest
+from tutor.ui.file_watch import ExerciseWatcher, WatchFn, WatchState
+from tutor.ui.messages import FileSaved, Graded, GraderFailed, GraderReady, WatchStateChanged
 from tutor.ui.run_process import ChildRun, RunLauncher
 from tutor.ui.threads import Cancelled, call_cancellable
 from tutor.workspace import Workspace
@@ -33,10 +34,6 @@ from tutor.workspace import Workspace
 if TYPE_CHECKING:
     from tutor.grading.runner import GradingServer
 
-WatchFn = Callable[..., Iterator["str | None"]]
-
-MODE_TITLES = {"learn": "Learn", "grade": "Grade", "train": "Train", "playground": "Playground"}
-MISSED_EVENT_S = 2.5  # a change seen by stat() but not reported by file events for this long: poll instead
 GRADER_GRACE_S = 15.0  # a grade this much over the grader's own time limit means the grading process hangs
 
 
@@ -109,13 +106,7 @@ class TutorApp(App[None]):
         self._grader_start_lock = threading.Lock()
         self._start_grader_on_mount = start_grader
         self.launcher = launcher or RunLauncher()
-        self._watch_fn = watch_fn
-        self._force_polling = force_polling
-        self._watch_stop: threading.Event | None = None
-        self._watch_file: Path | None = None
-        self._watch_polling = False
-        self._seen_mtime: int | None = None
-        self._change_seen_at: float | None = None
+        self.watcher = ExerciseWatcher(self.post_message, watch_fn, force_polling)
         self.results: dict[str, ExerciseResult] = {}
         self.child_runs: set[ChildRun] = set()  # child runs to stop when the app quits
         self.last_grade_wall_s: float | None = None
@@ -168,7 +159,7 @@ class TutorApp(App[None]):
         if self.current_mode != "learn":
             self.switch_mode("learn")
         if added:
-            self.notify(f"New exercises since your workspace was made: {', '.join(added)}.", title="Course updated")
+            self.notify(f"New exercises since your workspace was made: {', '.join(added)}.", title="Course updated", markup=False)
         self.call_after_refresh(self._after_first_paint)
 
     def _after_first_paint(self) -> None:
@@ -205,7 +196,7 @@ class TutorApp(App[None]):
     def _grader_failed(self, message: GraderFailed) -> None:
         self.grader_state = "failed"
         self.grader_note = message.text
-        self.notify(message.text, severity="error", timeout=10)
+        self.notify(message.text, severity="error", timeout=10, markup=False)
 
     # -- navigation ------------------------------------------------------------------------------------------
     def action_goto(self, mode: str) -> None:
@@ -257,6 +248,7 @@ class TutorApp(App[None]):
     def _grade_worker(self, exercise_id: str) -> None:
         assert self.workspace is not None
         file = self.workspace.exercise_file(exercise_id)
+        digest = file_digest(file)  # before grading: a save while it runs is a new attempt
         t0 = time.perf_counter()
         try:
             call_cancellable(self._ensure_grader)
@@ -267,7 +259,7 @@ class TutorApp(App[None]):
                                       on_overdue=self.grader.close)
         except Cancelled:
             return
-        self.store.record_grade(exercise_id, result.status)
+        self.store.record_grade(exercise_id, result.status, digest)
         self.post_message(Graded(exercise_id, result, time.perf_counter() - t0))
 
     @on(Graded)
@@ -291,7 +283,7 @@ class TutorApp(App[None]):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group == "grade" and event.state == WorkerState.ERROR:
             self.grading = None
-            self.notify(f"Grading failed: {event.worker.error}", severity="error", timeout=10)
+            self.notify(f"Grading failed: {event.worker.error}", severity="error", timeout=10, markup=False)
 
     # -- watching the current exercise -------------------------------------------------------------------------
     def watch_exercise_id(self, exercise_id: str | None) -> None:
@@ -305,83 +297,41 @@ class TutorApp(App[None]):
         self.watch_enabled = not self.watch_enabled
 
     def _stop_watch(self) -> None:
-        if self._watch_stop is not None:
-            self._watch_stop.set()
-            self._watch_stop = None
-        self._watch_file = None
+        self.watcher.stop()
 
-    def _restart_watch(self, note: str = "") -> None:
-        """Watch the current exercise's file (again); `note` replaces the usual line about it."""
+    def _restart_watch(self) -> None:
+        """Watch the current exercise's file (again)."""
         self._stop_watch()
         if not (self._painted and self.watch_enabled and self.workspace and self.exercise_id):
             self.watch_degraded = False
-            self.watch_note = "" if self.watch_enabled else "Not watching: press w to re-grade on every save."
+            self.watch_note = "" if self.watch_enabled else WatchState("off").note
             return
-        ex_id = self.exercise_id
-        file = self.workspace.exercise_file(ex_id)
-        stop = threading.Event()
-        polling = self._force_polling or self._watch_polling
-        self._watch_stop, self._watch_file = stop, file
-        self._seen_mtime, self._change_seen_at = _mtime(file), None
-        threading.Thread(target=self._watch_loop, args=(ex_id, file, polling, stop), daemon=True,
-                         name="tutor-watch").start()
-        rel = file.relative_to(self.workspace.root) if file.is_relative_to(self.workspace.root) else file
-        if self._watch_polling and not note:  # an earlier fallback: keep saying why
-            note = f"Watching {rel} by checking every 0.5 s (file events do not arrive here): saving it re-grades."
-        how = "checking every 0.5 s" if polling else "file events"
-        self.watch_degraded = bool(note)
-        self.watch_note = note or f"Watching {rel} ({how}): saving it re-grades."
+        file = self.workspace.exercise_file(self.exercise_id)
+        shown = file.relative_to(self.workspace.root) if file.is_relative_to(self.workspace.root) else file
+        self._show_watch_state(self.watcher.watch(self.exercise_id, file, str(shown)))
 
-    def _watch_loop(self, exercise_id: str, file: Path, polling: bool, stop: threading.Event) -> None:
-        watch_fn = self._watch_fn
-        if watch_fn is None:
-            from tutor.grading.watch import watch_file as watch_fn
-        try:
-            for note in watch_fn(file, force_polling=polling, stop_event=stop):
-                if stop.is_set():
-                    return
-                self.post_message(WatchNote(note) if note else FileSaved(exercise_id))
-        except Exception as e:  # noqa: BLE001 - tell the learner, do not crash the app
-            if not stop.is_set():
-                self.post_message(WatchNote(f"Watching stopped: {e}. Press g to grade."))
+    def _show_watch_state(self, state: WatchState) -> None:
+        self.watch_degraded = state.degraded
+        self.watch_note = state.note
 
     @on(FileSaved)
     def _file_saved(self, message: FileSaved) -> None:
-        if message.exercise_id != self.exercise_id or self._watch_file is None:
+        if message.exercise_id != self.exercise_id or self.watcher.file is None:
             return
-        self._seen_mtime, self._change_seen_at = _mtime(self._watch_file), None
+        self.watcher.saw_save()
         self.grade(message.exercise_id, show=False)
 
-    @on(WatchNote)
-    def _watch_note(self, message: WatchNote) -> None:
-        if message.text.startswith("Polling"):
-            return  # we asked for polling: the note set in _restart_watch already says so
-        if "every" in message.text:
-            self._watch_polling = True  # the watcher fell back to polling by itself
-        self.watch_degraded = True
-        self.watch_note = message.text
+    @on(WatchStateChanged)
+    def _watch_state_changed(self, message: WatchStateChanged) -> None:
+        self._show_watch_state(message.state)
 
     def _check_missed_file_events(self) -> None:
-        """If the file changed and no event came, file events do not work here: fall back to polling."""
-        file = self._watch_file
-        if file is None or self._watch_polling or self._force_polling:
-            return
-        now_mtime = _mtime(file)
-        if now_mtime == self._seen_mtime:
-            self._change_seen_at = None
-            return
-        now = time.monotonic()
-        if self._change_seen_at is None:
-            self._change_seen_at = now
-        elif now - self._change_seen_at >= MISSED_EVENT_S:
-            self._watch_polling = True
-            ex_id = self.exercise_id
-            self._restart_watch("File events did not arrive: checking for changes every 0.5 s instead.")
-            self.grade(ex_id, show=False)
+        if self.watcher.check_missed_events():
+            self.grade(self.exercise_id, show=False)  # the save that no event reported
 
     def expect_own_write(self) -> None:
         """The app itself has just rewritten the current file (reset): not a save to re-grade."""
-        if self._watch_file is not None:
+        if self.watcher.file is not None:
             self._restart_watch()
 
     # -- quitting ----------------------------------------------------------------------------------------------
@@ -408,13 +358,6 @@ class TutorApp(App[None]):
             t.join(15)
         if self._owns_grader and self._grader is not None:
             threading.Thread(target=self._grader.close, daemon=True).start()
-
-
-def _mtime(path: Path) -> int | None:
-    try:
-        return path.stat().st_mtime_ns
-    except OSError:
-        return None
 
 
 def make_app(workspace: Workspace | None, **options) -> TutorApp:

@@ -1,35 +1,30 @@
-"""How a status looks: glyph, word and theme colour, shared by every screen (no logic: the status comes from
-progress and grading results)."""
+"""How a status looks in the TUI: the shared glyphs and words of `tutor.statuses`, in theme colours (no logic:
+the status comes from progress and grading results)."""
 
 from __future__ import annotations
 
 from textual.content import Content
 
 from tutor.progress import ExerciseProgress
+from tutor.statuses import look, progress_words
 
-# status -> (glyph, word, theme variable); glyphs match the CLI's report.
-STATUS = {
-    "passed": ("✔", "passed", "$text-success"),
-    "failed": ("✘", "failing", "$text-error"),
-    "not_started": ("·", "not started", "$text-muted"),
-    "error": ("!", "does not import", "$text-error"),
-    "timeout": ("⏱", "timed out", "$text-error"),
-    "crashed": ("☠", "crashed", "$text-error"),
-}
-
-
-def status_of(p: ExerciseProgress) -> str:
-    return p.status if p.status in STATUS else "failed"
+TONE = {"success": "$text-success", "error": "$text-error", "warning": "$text-warning", "muted": "$text-muted"}
 
 
 def status_glyph(status: str) -> Content:
-    glyph, _, colour = STATUS.get(status, ("?", status, "$text-warning"))
-    return Content.styled(glyph, f"bold {colour}")
+    s = look(status)
+    return Content.styled(s.glyph, f"bold {TONE[s.tone]}")
 
 
 def status_label(status: str) -> Content:
-    glyph, word, colour = STATUS.get(status, ("?", status, "$text-warning"))
-    return Content.styled(f"{glyph} {word}", f"bold {colour}")
+    s = look(status)
+    return Content.styled(f"{s.glyph} {s.word}", f"bold {TONE[s.tone]}")
+
+
+def progress_label(p: ExerciseProgress) -> Content:
+    """`✘ failing (passed before)`: a status as the learner's list shows it."""
+    s = look(p.status)
+    return Content.styled(f"{s.glyph} {progress_words(p)}", f"bold {TONE[s.tone]}")
 
 
 def hints_label(p: ExerciseProgress, n_hints: int) -> Content:

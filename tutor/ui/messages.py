@@ -6,10 +6,14 @@ Workers never touch widgets; they post one of these and the app or screen update
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
 from tutor.grading.results import ExerciseResult
+
+if TYPE_CHECKING:
+    from tutor.ui.file_watch import WatchState
 
 
 @dataclass
@@ -43,10 +47,10 @@ class FileSaved(Message):
 
 
 @dataclass
-class WatchNote(Message):
-    """The watcher has something to say (e.g. it fell back to polling)."""
+class WatchStateChanged(Message):
+    """The watcher changed how it watches (fell back to polling, or stopped); `state` is a `file_watch.WatchState`."""
 
-    text: str
+    state: "WatchState"
 
 
 @dataclass

@@ -11,7 +11,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, LoadingIndicator, Static
 
 from tutor.grading.results import ExerciseResult
-from tutor.ui.icons import status_label, status_of
+from tutor.ui.icons import progress_label, status_label
 from tutor.ui.widgets.check_view import CheckView, lesson_target
 from tutor.ui.widgets.mode_tabs import ModeTabs
 
@@ -23,6 +23,7 @@ class GradeScreen(Screen):
         Binding("w", "app.toggle_watch", "Watch on/off"),
         Binding("l", "lesson", "Lesson"),
         Binding("e", "edit", "Edit"),
+        Binding("n", "next", "Next exercise"),
     ]
 
     def compose(self) -> ComposeResult:
@@ -52,7 +53,7 @@ class GradeScreen(Screen):
 
     def _show_watch_note(self, _=None) -> None:
         widget = self.query_one("#watch-note", Static)
-        widget.update(self.app.watch_note)
+        widget.update(Content(self.app.watch_note))  # paths are text, not markup
         widget.set_class(self.app.watch_degraded, "-warning")
 
     def _show_grading(self, grading: str | None) -> None:
@@ -69,7 +70,7 @@ class GradeScreen(Screen):
             if state == "failed":
                 summary.update(Content.styled(self.app.grader_note, "$text-error"))
             elif p is not None and p.attempts:
-                summary.update(Content.assemble("Last time: ", status_label(status_of(p)),
+                summary.update(Content.assemble("Last time: ", progress_label(p),
                                                 f" after {p.attempts} attempt{'s' if p.attempts != 1 else ''}. "
                                                 f"Press g to grade again{wait}."))
             else:
@@ -87,7 +88,7 @@ class GradeScreen(Screen):
         if result.passed:
             nxt = self.app.course.next_after(result.id)
             parts += ["\n", Content.styled("Well done. ", "bold $text-success"),
-                      f"Next: {nxt.number}. {nxt.title} (1 then n)" if nxt else "That was the last exercise."]
+                      f"Next: {nxt.number}. {nxt.title} (press n)" if nxt else "That was the last exercise."]
         summary.update(Content.assemble(*parts))
         lessons = {ex.lesson: ex.id for ex in self.app.course.exercises}
         show_messages = result.status != "not_started"  # every check would repeat the same NotImplementedError
@@ -100,6 +101,14 @@ class GradeScreen(Screen):
 
     def action_grade(self) -> None:
         self.app.grade(show=False)
+
+    def action_next(self) -> None:
+        """Open the lesson of the exercise after this one."""
+        nxt = self.app.course.next_after(self.app.exercise_id) if self.app.exercise_id else None
+        if nxt is None:
+            self.notify("That was the last exercise.")
+            return
+        self.app.open_lesson(nxt.id)
 
     def action_edit(self) -> None:
         self.app.open_lesson(self.app.exercise_id)

@@ -2,27 +2,35 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Button, Footer, OptionList, ProgressBar, Static
 
 from tutor.progress import Progress
+from tutor.statuses import count_passing, next_exercise
 from tutor.ui.widgets.curriculum_list import CurriculumList
 from tutor.ui.widgets.mode_tabs import ModeTabs
 
 
+def shown_path(path: Path) -> str:
+    """A path as the learner reads it: `~/gpt-workspace` under the home folder."""
+    home = Path.home()
+    return f"~/{path.relative_to(home).as_posix()}" if path.is_relative_to(home) and path != home else str(path)
+
+
 def continue_target(app) -> str:
-    """The exercise to continue: the last one the learner worked on, else the first one not passed yet."""
-    course, progress = app.course, app.progress
-    if progress.last_exercise in course.ids():
-        return progress.last_exercise
-    for ex in course.exercises:
-        if not progress.get(ex.id).passed_ever:
-            return ex.id
-    return course.exercises[0].id
+    """The exercise to continue: what to work on next (`tutor.statuses.next_exercise`), else the last one."""
+    nxt = next_exercise(app.course, app.progress)
+    if nxt is not None:
+        return nxt.id
+    last = app.progress.last_exercise
+    return last if last in app.course.ids() else app.course.exercises[-1].id
 
 
 class LearnScreen(Screen):
@@ -37,10 +45,12 @@ class LearnScreen(Screen):
         yield ModeTabs("learn")
         with Horizontal(id="overview"):
             yield Static("", id="progress-label")
-            yield ProgressBar(total=len(self.app.course.exercises), show_eta=False, id="progress")
+            # The percentage is in the label: the bar's own is cut first on a narrow terminal.
+            yield ProgressBar(total=len(self.app.course.exercises), show_eta=False, show_percentage=False,
+                              id="progress")
             yield Button("Continue", id="continue", variant="primary", compact=True)
         yield CurriculumList(self.app.course, self.app.progress, id="curriculum")
-        yield Static(f"Workspace: {self.app.workspace.root}", id="workspace-path")
+        yield Static(Content(f"Workspace: {shown_path(self.app.workspace.root)}"), id="workspace-path")
         yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
@@ -49,8 +59,8 @@ class LearnScreen(Screen):
 
     def _show_progress(self, progress: Progress) -> None:
         course = self.app.course
-        passed = sum(progress.get(ex.id).passed_ever for ex in course.exercises)
-        self.query_one("#progress-label", Static).update(f"{passed} of {len(course.exercises)} passed")
+        passed, total = count_passing(course, progress), len(course.exercises)
+        self.query_one("#progress-label", Static).update(f"{passed} of {total} pass ({passed * 100 // total}%)")
         self.query_one("#progress", ProgressBar).update(total=len(course.exercises), progress=passed)
         target = course.get(continue_target(self.app))
         self.query_one("#continue", Button).label = f"▶ Continue: {target.number}. {target.id}  (c)"

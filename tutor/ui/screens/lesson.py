@@ -15,7 +15,8 @@ from textual.widgets import Footer, Static
 
 from tutor.curriculum import Exercise
 from tutor.progress import Progress
-from tutor.ui.icons import status_label, status_of
+from tutor.ui.icons import progress_label
+from tutor.ui.screens.learn import shown_path
 from tutor.ui.widgets.hint_panel import HintPanel
 from tutor.ui.widgets.lesson_viewer import LessonViewer
 from tutor.ui.widgets.mode_tabs import ModeTabs
@@ -67,7 +68,7 @@ class LessonScreen(Screen):
         file = ws.exercise_file(ex.id)
         self.query_one("#exercise-file", Static).update(Content.assemble(
             Content.styled("Your file: ", "$text-muted"), Content.styled(f"exercises/{ex.module}", "bold"),
-            Content.styled(f"   {file}", "$text-muted")))
+            Content.styled(f"   {shown_path(file)}", "$text-muted")))
         self._show_status(self.app.progress)
         target = str(ex.lesson_path) + (f"#{anchor}" if anchor else "")
         self.run_worker(self.query_one(LessonViewer).go(target), group="lesson", exclusive=True)
@@ -77,7 +78,7 @@ class LessonScreen(Screen):
         p = progress.get(ex.id)
         attempts = f"  ·  {p.attempts} attempt{'s' if p.attempts != 1 else ''}" if p.attempts else ""
         self.query_one("#lesson-title", Static).update(Content.assemble(
-            Content.styled(f"{ex.number}. {ex.title}", "bold"), "  ", status_label(status_of(p)),
+            Content.styled(f"{ex.number}. {ex.title}", "bold"), "  ", progress_label(p),
             Content.styled(attempts, "$text-muted")))
         self.query_one(HintPanel).show_hints(ex.hints, p.hints_used)
 
@@ -130,7 +131,7 @@ class LessonScreen(Screen):
         if self.app.exercise_id == ex.id:
             self.app.result = None
         where = f" Your previous version: {backup}" if backup else ""
-        self.notify(f"exercises/{ex.module} is the original stub again.{where}", title="Reset")
+        self.notify(f"exercises/{ex.module} is the original stub again.{where}", title="Reset", markup=False)
 
     def action_next(self) -> None:
         nxt = self.app.course.next_after(self.exercise_id)
@@ -152,7 +153,7 @@ class LessonScreen(Screen):
         editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
         if not editor:
             self.notify(f"Set $EDITOR (for example: export EDITOR=nano) to edit from here. Your file: {file}",
-                        severity="warning", timeout=10)
+                        severity="warning", timeout=10, markup=False)
             return
         argv = [*shlex.split(editor), str(file)]
         try:
@@ -162,10 +163,10 @@ class LessonScreen(Screen):
             except SuspendNotSupported:  # headless (tests): nothing to hand the terminal to
                 code = subprocess.call(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
         except OSError as e:
-            self.notify(f"Could not run {editor!r}: {e}", severity="error")
+            self.notify(f"Could not run {editor!r}: {e}", severity="error", markup=False)
             return
         if code:
-            self.notify(f"{editor} exited with status {code}.", severity="warning")
+            self.notify(f"{editor} exited with status {code}.", severity="warning", markup=False)
 
     def action_toggle_toc(self) -> None:
         viewer = self.query_one(LessonViewer)

@@ -13,12 +13,13 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, Select, Static
 
+from tutor.runs import configs
 from tutor.ui.messages import RunEnded, RunEvent
 from tutor.ui.run_process import ChildRun
 from tutor.ui.widgets.mode_tabs import ModeTabs
 
-GPT2_WEIGHTS = ["gpt2-small", "gpt2-medium", "gpt2-large", "gpt2-xl"]
 CHECKPOINT_SUFFIXES = (".pt", ".pth")
+NO_MODEL = "no model yet: train one in Train (3)"
 
 
 def find_checkpoints(runs_dir: Path) -> list[Path]:
@@ -46,7 +47,9 @@ class PlaygroundScreen(Screen):
         yield ModeTabs("playground")
         with Horizontal(classes="row", id="model-row"):
             yield Label("Model ", classes="muted")
-            yield Select(self._model_options(), allow_blank=False, compact=True, id="weights")
+            options = self._model_options()
+            yield Select(options, prompt=NO_MODEL, value=options[0][1] if options else Select.NULL, compact=True,
+                         id="weights")
         with Horizontal(classes="row", id="sampling-row"):
             yield Label("Temperature ", classes="muted")
             yield Input("0.8", type="number", compact=True, id="temperature")
@@ -69,7 +72,8 @@ class PlaygroundScreen(Screen):
         for p in find_checkpoints(self.app.workspace.runs_dir):
             label = str(p.relative_to(root)) if p.is_relative_to(root) else str(p)
             options.append((f"yours: {label}", str(p)))
-        options += [(f"{name} (OpenAI's weights)", name) for name in GPT2_WEIGHTS]
+        if configs.gpt2_weights_available():
+            options += [(f"{name} (OpenAI's weights)", name) for name in configs.GPT2_WEIGHTS]
         return options
 
     def on_mount(self) -> None:
@@ -83,6 +87,8 @@ class PlaygroundScreen(Screen):
         select.set_options(options)
         if any(v == current for _, v in options):
             select.value = current
+        elif options:
+            select.value = options[0][1]
 
     # -- generating -----------------------------------------------------------------------------------------
     @property
@@ -106,6 +112,10 @@ class PlaygroundScreen(Screen):
         prompt = self.query_one("#prompt", Input).value
         if not prompt.strip():
             self.notify("Type a prompt first.", severity="warning")
+            return
+        if self.query_one("#weights", Select).is_blank():
+            self.notify("There is no model to prompt yet: train one in Train (3), then pick it here.",
+                        severity="warning")
             return
         temperature = self._number("temperature", float, 0.8, 0.0)
         top_k = self._number("top-k", int, 40, 0)
@@ -137,7 +147,7 @@ class PlaygroundScreen(Screen):
 
     def _set_status(self, text: str, error: bool = False) -> None:
         status = self.query_one("#gen-status", Static)
-        status.update(text)
+        status.update(Content(text))  # a run's message is text, not markup
         status.set_class(error, "-error")
 
     def _show_output(self) -> None:

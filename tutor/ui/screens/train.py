@@ -13,6 +13,7 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, ProgressBar, RadioButton, RadioSet, Select, Static
 
+from tutor.runs import configs
 from tutor.ui.messages import RunEnded, RunEvent
 from tutor.ui.run_process import ChildRun
 from tutor.ui.threads import Cancelled
@@ -20,8 +21,7 @@ from tutor.ui.widgets.loss_plot import LossPlot
 from tutor.ui.widgets.mode_tabs import ModeTabs
 from tutor.ui.widgets.run_stats import RunStats
 
-CONFIGS = [("tiny", "tiny"), ("small", "small"), ("gpt2-124M", "gpt2-124M")]
-DEVICES = [("auto", "auto"), ("cpu", "cpu"), ("cuda", "cuda"), ("mps", "mps")]
+RUN_KINDS = ("pretrain",)  # the runs this screen can start; classify and instruct join when they exist
 PROGRESS_REDRAW_S = 0.2
 
 
@@ -45,17 +45,17 @@ class TrainScreen(Screen):
         with Horizontal(id="run-kind-row"):
             yield Label("Run ", classes="muted")
             with RadioSet(id="run-kind", compact=True):
-                yield RadioButton("pretrain", value=True, id="kind-pretrain")
-                yield RadioButton("classify", disabled=True, id="kind-classify")
-                yield RadioButton("instruct", disabled=True, id="kind-instruct")
-            yield Label("(the others: coming later)", classes="muted", id="kind-note")
+                for i, kind in enumerate(RUN_KINDS):
+                    yield RadioButton(kind, value=i == 0, id=f"kind-{kind}")
         with Horizontal(id="options"):
             yield Label("Config ", classes="muted")
-            yield Select(CONFIGS, value="tiny", allow_blank=False, compact=True, id="config")
+            yield Select([(name, name) for name in configs.PRESETS], value=next(iter(configs.PRESETS)),
+                         allow_blank=False, compact=True, id="config")
             yield Label(" Epochs ", classes="muted")
             yield Input("1", type="integer", compact=True, id="epochs", max_length=4)
             yield Label(" Device ", classes="muted")
-            yield Select(DEVICES, value="auto", allow_blank=False, compact=True, id="device")
+            yield Select([(d, d) for d in configs.DEVICES], value=configs.DEVICES[0], allow_blank=False, compact=True,
+                         id="device")
             yield Button("▶ Start", id="start", variant="success", compact=True)
             yield Button("■ Stop", id="stop", variant="error", compact=True, disabled=True)
         yield Static("Pick the options and press s (or ▶ Start). The run uses your exercises where they pass "
@@ -109,7 +109,7 @@ class TrainScreen(Screen):
 
     def _set_status(self, text: str | Content, error: bool = False) -> None:
         status = self.query_one("#run-status", Static)
-        status.update(text)
+        status.update(Content(text) if isinstance(text, str) else text)  # text, not markup
         status.set_class(error, "-error")
 
     @work(thread=True, exclusive=True, group="train", exit_on_error=False)
@@ -157,7 +157,7 @@ class TrainScreen(Screen):
                 e.get("text", "")))
         elif kind == "checkpoint":
             self.checkpoint = e.get("path")
-            self.notify(f"Checkpoint saved: {self.checkpoint}", timeout=4)
+            self.notify(f"Checkpoint saved: {self.checkpoint}", timeout=4, markup=False)
         elif kind == "done":
             self.checkpoint = e.get("checkpoint") or self.checkpoint
         elif kind == "error":

@@ -6,11 +6,8 @@ from __future__ import annotations
 from textual.content import Content
 from textual.widgets import Static
 
-from tutor.grading.results import CheckResult
+from tutor.grading.results import KNOWN_MISTAKE, CheckResult
 from tutor.lessons import LINK
-
-DIAGNOSIS_MARK = "This looks like a known mistake"
-
 
 def lesson_target(link: str | None, exercise_of_lesson: dict[str, str]) -> tuple[str, str] | None:
     """(exercise id, anchor) for a `lessons/NN-x.md#anchor` link, if it names a lesson of the course."""
@@ -50,12 +47,9 @@ class CheckView(Static):
             return Content.assemble(Content.styled("✔ ", "bold $text-success"), c.name)
         parts: list[Content | str] = [Content.styled("✘ ", "bold $text-error"), Content.styled(c.name, "bold")]
         if show_message and c.message:
-            message, _, diagnosis = c.message.partition(DIAGNOSIS_MARK)
-            parts += ["\n", Content(message.rstrip())]
-            if c.diagnosis and diagnosis:
-                # The link below replaces the message's own "Read: lessons/…" line.
-                lines = [ln for ln in diagnosis.rstrip().splitlines() if ln.strip() != f"Read: {c.lesson}"]
-                parts += ["\n", Content.styled(DIAGNOSIS_MARK + "\n".join(lines), "bold $text-warning")]
+            parts += ["\n", Content(c.message.rstrip())]
+        if show_message and c.mistake:
+            parts += ["\n", Content.styled(f"{KNOWN_MISTAKE} {c.mistake}", "bold $text-warning")]
         if show_message and self.lesson_action and c.lesson:
             parts += ["\n", Content.styled(f"→ read {c.lesson}", f"underline $text-accent @click={self.lesson_action}"),
                       Content.styled("  (l)", "$text-muted")]

@@ -8,13 +8,13 @@ from textual.widgets.option_list import Option
 
 from tutor.curriculum import Curriculum, Exercise
 from tutor.progress import Progress
-from tutor.ui.icons import hints_label, status_glyph, status_of
+from tutor.ui.icons import hints_label, status_glyph
 
 
 def exercise_prompt(ex: Exercise, progress: Progress) -> Content:
     p = progress.get(ex.id)
     hints = hints_label(p, len(ex.hints))
-    return Content.assemble(" ", status_glyph(status_of(p)), f" {ex.number:>2}  ", ex.title,
+    return Content.assemble(" ", status_glyph(p.status), f" {ex.number:>2}  ", ex.title,
                             *(("  ", hints) if hints.plain else ()))
 
 

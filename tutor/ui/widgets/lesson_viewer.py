@@ -35,4 +35,4 @@ class LessonViewer(MarkdownViewer):
         if m and m.group(1) in self.exercise_of_lesson:
             self.app.open_lesson(self.exercise_of_lesson[m.group(1)], (m.group(2) or "#")[1:] or None)
         else:
-            self.notify(f"Not a lesson link: {href}", severity="warning")
+            self.notify(f"Not a lesson link: {href}", severity="warning", markup=False)
