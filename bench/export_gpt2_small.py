@@ -22,7 +22,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    from tutor.assemble import install_exercises_mapping, reference_mapping
+    from tutor.exercise_imports import install_exercises_mapping, reference_mapping
     from tutor.runs import checkpoint as ckpt
 
     install_exercises_mapping(reference_mapping())

@@ -1,4 +1,4 @@
-"""Grading latency (DESIGN §9): `tutor grade ID` cold for each exercise, all exercises cold, and a warm re-grade.
+"""Grading latency: `tutor grade ID` cold for each exercise, all exercises cold, and a warm re-grade.
 
 Usage: python bench/grade_latency.py [--repeat 3]
 Cold = a fresh `tutor grade` process (it starts the grading server, which imports torch once).

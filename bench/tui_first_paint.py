@@ -1,4 +1,4 @@
-"""Time to the TUI's first paint (budget: < 0.5 s, DESIGN §9), median of several fresh processes.
+"""Time to the TUI's first paint (budget: < 0.5 s), median of several fresh processes.
 
 Each run starts a new Python process that builds the app exactly as the CLI does (`make_app(workspace)`), runs
 it headless at 80×24 and reports once the Learn screen has been composed, laid out and rendered. The time is

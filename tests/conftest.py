@@ -18,3 +18,14 @@ def grader():
     server.start()
     yield server
     server.close()
+
+
+@pytest.fixture(scope="session")
+def spawn_grader():
+    """Grading as on Windows and macOS: a fresh process per exercise (forced here, on Linux)."""
+    from tutor.grading.runner import GradingServer
+
+    server = GradingServer(timeout=60, mode="spawn")
+    server.start()
+    yield server
+    server.close()

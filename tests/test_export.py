@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from tutor.assemble import install_exercises_mapping, reference_mapping
+from tutor.exercise_imports import install_exercises_mapping, reference_mapping
 from tutor.export import hf
 from tutor.export.gguf_file import export_gguf, gguf_tensors, modelfile
 from tutor.runs import checkpoint as ckpt

@@ -1,23 +1,38 @@
-"""The grader survives whatever a learner's file does, and never calls a broken or hostile file a pass."""
+"""The grader survives whatever a learner's file does, and never calls a broken or hostile file a pass.
+
+Every hostile file is graded both ways: forked from the warm server (Linux) and in a fresh process per
+exercise (spawn, as on Windows and macOS, forced here), with the same verdicts.
+"""
 
 import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from tests.graders.helpers import grade_source, reference_source
 
 EX = "tokenizer"
 REF = reference_source(EX)
+INFINITE_LOOP = REF.replace("def build_vocab(text):\n", "def build_vocab(text):\n    while True:\n        pass\n")
+
+
+@pytest.fixture(params=["default", "spawn"])
+def grader(request, grader):
+    """The session's grader (fork on Linux, unless TUTOR_GRADER says otherwise), then a spawning one."""
+    return grader if request.param == "default" else request.getfixturevalue("spawn_grader")
 
 
 def test_infinite_loop_times_out(grader):
-    src = REF.replace("def build_vocab(text):\n", "def build_vocab(text):\n    while True:\n        pass\n")
-    r = grade_source(grader, EX, src, timeout=4)
+    r = grade_source(grader, EX, INFINITE_LOOP, timeout=4)
     assert r.status == "timeout", r.summary()
     assert "endless loop" in r.message, r.summary()
 
 
 def test_grader_is_usable_after_a_timeout(grader):
+    # Self-contained: the timeout happens here, on this grader, right before the grade that must still work.
+    timed_out = grade_source(grader, EX, INFINITE_LOOP, timeout=3)
+    assert timed_out.status == "timeout", timed_out.summary()
     r = grade_source(grader, EX, REF)
     assert r.status == "passed", r.summary()
 
@@ -32,6 +47,13 @@ def test_sys_exit_at_import_is_an_error(grader):
     r = grade_source(grader, EX, REF + "\nimport sys\nsys.exit(0)\n")
     assert r.status == "error", r.summary()
     assert "sys.exit" in r.message, r.summary()
+
+
+def test_keyboard_interrupt_at_import_is_an_error_not_a_crash(grader):
+    r = grade_source(grader, EX, REF + "\nraise KeyboardInterrupt\n")
+    assert r.status == "error", r.summary()
+    assert "KeyboardInterrupt" in r.message and "out of memory" not in r.message, r.summary()
+    assert "Traceback" not in r.message, r.summary()
 
 
 def test_syntax_error_names_the_line(grader):

@@ -1,4 +1,4 @@
-"""Every lesson's python blocks run, and the output a lesson shows is what its code prints (DESIGN §10)."""
+"""Every lesson's python blocks run, and the output a lesson shows is what its code prints."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def all_lessons() -> list[Path]:
 @pytest.fixture
 def reference_exercises():
     from tutor.data.bpe import ensure_gpt2_bpe
-    from tutor.assemble import install_exercises_mapping, reference_mapping
+    from tutor.exercise_imports import install_exercises_mapping, reference_mapping
 
     ensure_gpt2_bpe()
     install_exercises_mapping(reference_mapping())

@@ -1,54 +1,16 @@
-"""Assembling the learner's GPT: which file each `exercises.X` module comes from, and the import hook.
+"""Which modules a run uses: the learner's for every exercise that passes, the reference's for the rest.
 
-A run (and the assembly check) uses the learner's module for every exercise that passes and the reference
-for the rest, and says which were filled in. The same `ExercisesFinder` maps modules for the grader's
-isolation (the exercise under test is the learner's, its siblings the reference's). No torch here.
+Part of runs: it reads progress to decide, and says which modules were filled in. The import hook that
+makes the choice take effect is core (`tutor.exercise_imports`). No torch here.
 """
 
 from __future__ import annotations
 
-import importlib.abc
-import importlib.util
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from tutor import curriculum, paths
-
-
-class ExercisesFinder(importlib.abc.MetaPathFinder):
-    """Resolves `exercises` and `exercises.<name>` to chosen files (the learner's or the reference's).
-
-    Installed first on sys.meta_path, so it wins over a real `exercises/` folder on sys.path.
-    """
-
-    def __init__(self, mapping: dict[str, Path]):
-        self.mapping = dict(mapping)
-
-    def find_spec(self, fullname, path=None, target=None):
-        if fullname == "exercises":
-            spec = importlib.util.spec_from_loader("exercises", loader=None, is_package=True)
-            spec.submodule_search_locations = []
-            return spec
-        if fullname.startswith("exercises."):
-            file = self.mapping.get(fullname.split(".", 1)[1])
-            return importlib.util.spec_from_file_location(fullname, file) if file else None
-        return None
-
-
-def install_exercises_mapping(mapping: dict[str, Path]) -> ExercisesFinder:
-    """Make `import exercises.X` load `mapping[X]`; forget any `exercises` modules imported before."""
-    for name in [m for m in sys.modules if m == "exercises" or m.startswith("exercises.")]:
-        del sys.modules[name]
-    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, ExercisesFinder)]
-    finder = ExercisesFinder(mapping)
-    sys.meta_path.insert(0, finder)
-    importlib.invalidate_caches()
-    return finder
-
-
-def reference_mapping() -> dict[str, Path]:
-    return {p.stem: p for p in paths.solutions_dir().glob("*.py") if p.stem != "__init__"}
+from tutor import curriculum
+from tutor.exercise_imports import reference_mapping
 
 
 @dataclass(frozen=True)

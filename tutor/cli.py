@@ -323,6 +323,8 @@ def grade(
             if not as_json:
                 with console.status("Starting the grader (importing torch)…"):
                     server.start()
+                if notice := server.take_notice():  # spawn mode (Windows, macOS): slower, said once
+                    console.print(notice, style="dim", markup=False)
             results = _grade_ids(ids, ws, server, store, as_json)
             if assembled:
                 from tutor.assemble import assemble

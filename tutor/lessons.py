@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from tutor import paths
 
@@ -42,6 +41,3 @@ def broken_links(text: str) -> list[str]:
             bad.append(m.group(0))
     return bad
 
-
-def read(path: Path) -> str:
-    return path.read_text(encoding="utf-8")

@@ -9,7 +9,6 @@ lost. No torch, no UI.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -18,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from tutor.grading.results import STATUSES
+from tutor.portable import file_lock
 
 SCHEMA_VERSION = 1
 
@@ -97,8 +97,6 @@ class Progress:
         elif kind == "reset":
             e.status = "not_started"
             e.last_digest = None
-        elif kind == "visited":
-            pass
 
 
 # The type each field of a snapshot entry must have (bool is not accepted where an int is meant).
@@ -147,13 +145,8 @@ class ProgressStore:
 
     @contextlib.contextmanager
     def _locked(self):
-        self.dir.mkdir(parents=True, exist_ok=True)
-        with open(self.lock_file, "a+") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+        with file_lock(self.lock_file):
+            yield
 
     def _replay(self) -> Progress:
         progress = Progress()

@@ -31,7 +31,7 @@ def tiny_run(tmp_path_factory):
 
 
 def reference_model(saved: dict):
-    from tutor.assemble import install_exercises_mapping, reference_mapping
+    from tutor.exercise_imports import install_exercises_mapping, reference_mapping
 
     install_exercises_mapping(reference_mapping())
     from exercises.gpt_model import GPTModel

@@ -114,7 +114,8 @@ def test_tiny_run_learns_and_writes_checkpoint_plot_and_metrics(full_run):
 TRAIN_MODEL_SIMPLE = """
 import json, sys
 from pathlib import Path
-from tutor.assemble import assemble, install_exercises_mapping
+from tutor.assemble import assemble
+from tutor.exercise_imports import install_exercises_mapping
 from tutor.workspace import Workspace
 install_exercises_mapping(assemble(Workspace(Path(sys.argv[1]))).mapping)
 import torch

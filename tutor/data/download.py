@@ -38,6 +38,10 @@ class OfflineError(DownloadError):
     """The server could not be reached at all (no network, DNS failure, refused connection, timeout)."""
 
 
+class ValidationError(DownloadError):
+    """The bytes match their checksum but are not what the caller accepts (a `validate` hook said why)."""
+
+
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -48,19 +52,11 @@ def sha256_file(path: Path) -> str:
 
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on `path` (POSIX), so two processes never append to the same `.part`."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: no advisory locks here; a concurrent download is unlikely
+    """Hold an exclusive lock on `path`, so two processes never append to the same `.part` (any OS)."""
+    from tutor.portable import file_lock
+
+    with file_lock(path):
         yield
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _open(url: str, start: int, timeout: float):
@@ -93,7 +89,8 @@ def _range_start(response) -> Optional[int]:
 
 
 def download_file(url: str, dest: Path | str, sha256: Optional[str], *, size: Optional[int] = None,
-                  progress: Optional[Progress] = None, timeout: float = 30.0, retries: int = 3) -> Path:
+                  progress: Optional[Progress] = None, timeout: float = 30.0, retries: int = 3,
+                  validate: Optional[Callable[[Path], None]] = None) -> Path:
     """Download `url` to `dest`, verified against `sha256`; return `dest`.
 
     Args:
@@ -105,10 +102,13 @@ def download_file(url: str, dest: Path | str, sha256: Optional[str], *, size: Op
         progress: called as `progress(bytes_done, total_or_None)` as bytes arrive.
         timeout: seconds to wait for the server on connect and on each read.
         retries: how many times a transfer that breaks off is continued (with a Range request).
+        validate: called with the verified `.part` file before it is renamed into place; any exception it
+            raises discards the file (ValidationError with its message).
 
     Raises:
         OfflineError: the server cannot be reached (message names the URL and the reason).
         ChecksumError: the file arrived but does not match `sha256` (the partial file is deleted).
+        ValidationError: `validate` rejected the file (it is deleted).
         DownloadError: any other failure, such as an HTTP 404.
     """
     dest = Path(dest)
@@ -132,10 +132,50 @@ def download_file(url: str, dest: Path | str, sha256: Optional[str], *, size: Op
             part.unlink(missing_ok=True)
             raise ChecksumError(f"{url} did not match its pinned SHA-256 (expected {sha256}, got {digest}); "
                                 f"the file was discarded. The server may serve a different version of it.")
+        if validate is not None:
+            try:
+                validate(part)
+            except Exception as e:
+                part.unlink(missing_ok=True)
+                raise ValidationError(f"{url} passed its checksum but was rejected: {e}") from None
         with open(part, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(part, dest)  # atomic: dest is either absent/old or complete and verified
     return dest
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None  # keep the redirect response itself: its headers describe the file
+
+
+def announced_sha256(url: str, timeout: float = 30.0) -> str:
+    """The SHA-256 a server announces for `url` without sending it: `X-Linked-Etag` (what the Hugging Face
+    Hub sends with the redirect of an LFS file), else a 64-hex-digit `ETag`.
+
+    Raises:
+        OfflineError: the server cannot be reached.
+        DownloadError: it answers with an error, or announces no SHA-256.
+    """
+    opener = urllib.request.build_opener(_NoRedirect)
+    request = urllib.request.Request(url, method="HEAD", headers={"User-Agent": USER_AGENT,
+                                                                   "Accept-Encoding": "identity"})
+    try:
+        with opener.open(request, timeout=timeout) as response:
+            headers = response.headers
+    except urllib.error.HTTPError as e:
+        if e.code not in (301, 302, 303, 307, 308):
+            raise DownloadError(f"HTTP {e.code} ({e.reason}) for {url}") from None
+        headers = e.headers
+    except urllib.error.URLError as e:
+        raise OfflineError(f"cannot reach {url}: {e.reason}") from None
+    except (socket.timeout, TimeoutError, ConnectionError) as e:
+        raise OfflineError(f"cannot reach {url}: {e}") from None
+    for key in ("X-Linked-Etag", "ETag"):
+        value = (headers.get(key) or "").strip().removeprefix("W/").strip('"').lower()
+        if len(value) == 64 and all(c in "0123456789abcdef" for c in value):
+            return value
+    raise DownloadError(f"{url} does not announce a SHA-256 (no X-Linked-Etag or ETag header holding one)")
 
 
 class _Broken(Exception):

@@ -57,7 +57,7 @@ def run_assembly(learner_mapping: dict[str, Path]) -> ExerciseResult:
 
     import torch
 
-    from tutor.assemble import install_exercises_mapping, reference_mapping
+    from tutor.exercise_imports import install_exercises_mapping, reference_mapping
     from tutor.grading.framework import CheckFailed, compare_values, copy_params
 
     try:

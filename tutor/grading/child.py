@@ -1,9 +1,9 @@
 """What runs inside the grading child process: import mapping, reference first, then the learner, then pytest.
 
-Order matters (DESIGN §5): the check module and the reference (and every known mistake) are loaded and
+Order matters: the check module and the reference (and every known mistake) are loaded and
 all expected values computed *before* the learner's module is imported; whatever the learner's module
 changes in torch, the reference or the framework while it is imported is put back afterwards.
-This module runs in a forked child; it never touches the UI and never writes progress.
+This module runs in a grading child (forked or spawned); it never touches the UI and never writes progress.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from tutor import curriculum as curriculum_mod
 from tutor import paths
-from tutor.assemble import install_exercises_mapping, reference_mapping
+from tutor.exercise_imports import install_exercises_mapping, reference_mapping
 from tutor.grading.results import KNOWN_MISTAKE, CheckResult, ExerciseResult
 
 PYTEST_INI = Path(__file__).with_name("pytest.ini")
@@ -100,18 +100,23 @@ def restore(snap: list[tuple[object, dict]]) -> list[str]:
 
 
 # -- the learner's code -------------------------------------------------------------------------------------
+def _same_file(a: str, b: str) -> bool:
+    """Paths compared as the OS does (case-insensitively on Windows)."""
+    return os.path.normcase(os.path.abspath(a)) == os.path.normcase(os.path.abspath(b))
+
+
 def learner_frame(tb, learner_file: str) -> str | None:
     """'exercises/self_attention.py line 40: attn = ...' for the deepest frame in the learner's file."""
     found = None
     for frame in traceback.extract_tb(tb):
-        if os.path.abspath(frame.filename) == learner_file:
+        if _same_file(frame.filename, learner_file):
             found = frame
     if found is None:
         return None
     return f"exercises/{Path(learner_file).name} line {found.lineno} (in {found.name})"
 
 
-def describe_exception(exc: BaseException, learner_file: str, check_title: str = "") -> tuple[str, bool]:
+def describe_exception(exc: BaseException, learner_file: str) -> tuple[str, bool]:
     """A message a learner can act on, and whether it is a not-implemented stub."""
     from tutor.grading.framework import CheckFailed, GraderError
 
@@ -124,7 +129,7 @@ def describe_exception(exc: BaseException, learner_file: str, check_title: str =
         return f"Not implemented yet: {where} still raises NotImplementedError.", True
     if where:
         frame = [f for f in traceback.extract_tb(exc.__traceback__)
-                 if os.path.abspath(f.filename) == learner_file][-1]
+                 if _same_file(f.filename, learner_file)][-1]
         where += f":\n      {frame.line.strip()}" if frame.line else ""
     text = f"{type(exc).__name__}: {exc}".strip()
     if len(text) > 600:
@@ -135,7 +140,7 @@ def describe_exception(exc: BaseException, learner_file: str, check_title: str =
     return f"Running this check raised {text}\n  (check the types and shapes your code returns)", False
 
 
-def run_exercise(exercise_id: str, learner_file: Path, mode: str = "isolated") -> ExerciseResult:
+def run_exercise(exercise_id: str, learner_file: Path) -> ExerciseResult:
     """Grade one exercise in this (child) process. Never raises."""
     start = time.perf_counter()
     cur = curriculum_mod.load()
@@ -294,7 +299,7 @@ class _Plugin:
                 self.results.append(CheckResult(name=title, passed=True, lesson=self._link(name, None)))
             else:
                 exc = call.excinfo.value
-                msg, not_impl = describe_exception(exc, self.learner_file, title)
+                msg, not_impl = describe_exception(exc, self.learner_file)
                 diag = getattr(exc, "diagnosis", None)
                 known = next((m for m in self.suite.mistakes if m.key == diag), None)
                 if known:  # the description becomes a field; the framework's own line about it goes

@@ -45,7 +45,7 @@ class ExerciseResult:
         return self.status == "passed"
 
     def to_json(self) -> dict:
-        """The §5 form: id, status, checks (name, passed, message), duration_s."""
+        """The form `tutor grade --json` prints: id, status, checks (name, passed, message), duration_s."""
         checks = [{"name": c.name, "passed": c.passed, "message": c.full_message()} for c in self.checks]
         if self.message and self.status != "passed":
             checks.insert(0, {"name": "grading", "passed": False, "message": self.message})

@@ -2,18 +2,21 @@
 
 The CLI, the TUI's worker and the tests all grade through `GradingServer`. It never imports torch
 itself; the server process does. If the server dies (it should not: children crash, not the server),
-the next request starts a new one.
+the next request starts a new one. Where fork is missing or unsafe (`tutor.portable.grading_mode`), there is
+no server: each request starts a fresh grading process from here (`server.grade_spawned`), which is slower;
+`notice` says so once.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
+from tutor import portable
+from tutor.grading import server as grading_server
 from tutor.grading.results import ExerciseResult
 
 DEFAULT_TIMEOUT = 60.0
@@ -21,11 +24,26 @@ DEFAULT_MEMORY_MB = 4096
 
 
 class GradingServer:
-    """A warm grading process. Use as a context manager, or call `close()`."""
+    """A warm grading process (or, in spawn mode, a fresh one per request). Use as a context manager, or call
+    `close()`.
 
-    def __init__(self, timeout: float = DEFAULT_TIMEOUT, memory_mb: int = DEFAULT_MEMORY_MB):
+    Args:
+        mode: "fork" or "spawn"; None: what `tutor.portable.grading_mode()` chooses (`TUTOR_GRADER` forces it).
+    """
+
+    def __init__(self, timeout: float = DEFAULT_TIMEOUT, memory_mb: int = DEFAULT_MEMORY_MB,
+                 mode: str | None = None):
         self.timeout = timeout
         self.memory_mb = memory_mb
+        self.mode, why = (mode, "asked for") if mode else portable.grading_mode()
+        if self.mode not in ("fork", "spawn"):
+            raise ValueError(f"grading mode {self.mode!r}: choose fork or spawn")
+        # Said once, by whichever front end shows it (take_notice), not on every grade.
+        self.notice: str | None = None
+        if self.mode == "spawn":
+            self.notice = (f"Grading starts a fresh Python for each exercise here ({why}): about 3 s slower per "
+                           "exercise than on Linux, where one warm process serves them all.")
+        self._notice_taken = False
         self._proc: subprocess.Popen | None = None
         self._lock = threading.RLock()  # start() is called with it held, too
 
@@ -35,17 +53,12 @@ class GradingServer:
             self._start()
 
     def _start(self) -> None:
-        if self._proc and self._proc.poll() is None:
-            return
-        env = dict(os.environ)
-        env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # the hidden suites need no third-party plugins
-        env.setdefault("PYTHONHASHSEED", "0")
-        src_root = str(Path(__file__).resolve().parents[2])
-        env["PYTHONPATH"] = src_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        if self.mode == "spawn" or (self._proc and self._proc.poll() is None):
+            return  # spawn: nothing stays warm; each request starts its own process
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "tutor.grading.server"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            text=True, env=env, start_new_session=True,
+            text=True, env=grading_server.child_env(), **portable.new_process_group(),
         )
         hello = self._proc.stdout.readline()
         if not hello:
@@ -69,7 +82,15 @@ class GradingServer:
 
     @property
     def warm(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
+        """Ready to grade without a start-up (in spawn mode always: there is nothing to start)."""
+        return self.mode == "spawn" or (self._proc is not None and self._proc.poll() is None)
+
+    def take_notice(self) -> str | None:
+        """`notice` the first time it is asked for, then None: a front end shows it once."""
+        if self._notice_taken:
+            return None
+        self._notice_taken = True
+        return self.notice
 
     # -- grading ----------------------------------------------------------------------------------------
     def grade_file(self, exercise_id: str, file: Path, timeout: float | None = None) -> ExerciseResult:
@@ -87,6 +108,11 @@ class GradingServer:
 
     def _request(self, request: dict) -> ExerciseResult:
         exercise_id = request["exercise"]
+        if self.mode == "spawn":
+            with self._lock:  # one grade at a time, as with the server
+                return ExerciseResult.from_wire(grading_server.grade_spawned(
+                    request["exercise"], request["file"], float(request["timeout"]), int(request["memory_mb"]),
+                    request.get("kind", "exercise")))
         with self._lock:
             for attempt in range(2):
                 self.start()

@@ -137,12 +137,15 @@ def load_checkpoint(path: Path | str, *, mmap: bool = False) -> dict:
     import torch
 
     file = checkpoint_file(path)
+    not_ours = (f"This is not a tutor checkpoint: {file} (`tutor run pretrain` writes one, checkpoint.pt in "
+                f"its run folder).")
     try:
         data = torch.load(file, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as e:
-        raise CheckpointError(f"{file} could not be read as a tutor checkpoint: {e}") from e
+        # torch's own message is about zip archives, pickles and mmap: nothing a learner can act on.
+        raise CheckpointError(not_ours) from e
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise CheckpointError(f"{file} is not a tutor checkpoint (was it made by `tutor run pretrain`?).")
+        raise CheckpointError(not_ours)
     if data.get("version", 0) > VERSION:
         raise CheckpointError(f"{file} was written by a newer tutor (format {data['version']}); upgrade tutor.")
     return data

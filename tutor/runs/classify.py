@@ -11,14 +11,13 @@ showing the learner's functions a model whose only output position is the first 
 
 `--init` is `scratch` (the preset's architecture, random weights; every layer trains unless `--trainable`
 says otherwise: frozen random layers teach nothing) or a checkpoint of `tutor run pretrain`. GPT-2 weights
-(`gpt2-small`, …) are resolved by `tutor.runs.models` when that module exists.
+(`gpt2-small`, …) are loaded by `tutor.runs.models.load_model` through the learner's `load_weights_into_gpt`.
 
 Reports go to `emit` as event dicts (see `tutor.runs.events`); nothing here prints or imports a UI.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import threading
 import time
@@ -29,10 +28,9 @@ from typing import Any, Callable, Optional
 from tutor.data.datasets import DataError
 from tutor.runs import checkpoint as ckpt
 from tutor.runs.common import (RunError, autocast, default_out, import_piece, prepare_assembly, resolve_device,
-                               stop_on_sigint)
+                               stop_on_sigint, write_json)
 from tutor.runs.configs import PRESETS, preset
 from tutor.runs.events import Emit, event
-from tutor.runs.pretrain import _write_json
 
 DEFAULT_SEED = 123
 CLASSIFIER_FILE = "classifier.pt"
@@ -159,7 +157,7 @@ def _first_token_model(model):
     return FirstTokenView(model)
 
 
-def _base_model(settings: Settings, GPTModel, saved_model: Optional[dict]):
+def _base_model(settings: Settings, GPTModel, saved_model: Optional[dict], assembly=None):
     """The GPT before its head is swapped: random (scratch), a pretraining checkpoint, or GPT-2 weights."""
     if saved_model is not None:  # resuming: the architecture is in the checkpoint; the weights come later
         return GPTModel(dict(saved_model["model_cfg"])), saved_model["model_cfg"], saved_model["init_label"]
@@ -168,13 +166,10 @@ def _base_model(settings: Settings, GPTModel, saved_model: Optional[dict]):
         model_cfg = dict(preset(settings.config).model)
         return GPTModel(dict(model_cfg)), model_cfg, f"random weights ({settings.config} architecture)"
     if init.startswith("gpt2-"):
-        if importlib.util.find_spec("tutor.runs.models") is None:
-            raise RunError(f"--init {init}: GPT-2 weights are not supported by this version of tutor yet. Use "
-                           "--init scratch or a checkpoint of `tutor run pretrain`.")
         from tutor.runs import models  # resolves gpt2-* (download, verify, load_weights_into_gpt)
 
-        model, model_cfg = models.gpt2_model(init, GPTModel)
-        return model, dict(model_cfg), f"GPT-2 weights ({init})"
+        loaded = models.load_model(init, assembly)
+        return loaded.model, dict(loaded.cfg), f"GPT-2 weights ({loaded.label})"
     try:
         saved = ckpt.load_checkpoint(init)
     except ckpt.CheckpointError as e:
@@ -257,8 +252,7 @@ def classify_run(cfg: ClassifyConfig, emit: Emit = lambda e: None, *, stop: Opti
                        "file with more messages of each class, or a smaller --batch-size.")
 
     torch.manual_seed(settings.seed)  # the same seed gives the same initial weights and data order
-    model, model_cfg, init_label = _base_model(settings, fn["GPTModel"],
-                                               saved if saved is not None else None)
+    model, model_cfg, init_label = _base_model(settings, fn["GPTModel"], saved, assembly)
     ctx = model_cfg["context_length"]
     SpamDataset = fn["SpamDataset"]
     if saved is not None:
@@ -462,7 +456,7 @@ def classify_run(cfg: ClassifyConfig, emit: Emit = lambda e: None, *, stop: Opti
         "classifier": str(classifier_path) if accuracy else None,
         "checkpoint": str(checkpoint_path) if saved_at is not None else None, "plots": [str(p) for p in plots],
     }
-    _write_json(metrics_path, metrics)
+    write_json(metrics_path, metrics)
     emit(event("done", out=str(out), checkpoint=str(checkpoint_path) if saved_at is not None else None,
                classifier=str(classifier_path) if accuracy else None, metrics=str(metrics_path),
                plots=[str(p) for p in plots], interrupted=interrupted, step=step, total_steps=total_steps,

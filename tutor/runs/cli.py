@@ -81,12 +81,11 @@ def _run(domain, cfg, emit_console, events: bool, **kwargs) -> object:
 
 def _last_assembly():
     """The assembly the run installed (found through the import hook), for naming the failing file."""
-    from tutor.assemble import Assembly, ExercisesFinder
+    from tutor.assemble import Assembly
+    from tutor.exercise_imports import installed_mapping
 
-    for finder in sys.meta_path:
-        if isinstance(finder, ExercisesFinder):
-            return Assembly(finder.mapping, (), ())
-    return None
+    mapping = installed_mapping()
+    return Assembly(mapping, (), ()) if mapping is not None else None
 
 
 @run_app.command()
@@ -148,8 +147,9 @@ def pretrain(
 @run_app.command()
 def generate(
     prompt: str = typer.Option(..., "--prompt", "-p", help="The text to continue."),
-    weights: Optional[str] = typer.Option(None, "--weights", help="A checkpoint.pt of tutor run pretrain, or its "
-                                          "run folder (default: the workspace's latest run)."),
+    weights: Optional[str] = typer.Option(None, "--weights", help="gpt2-small | gpt2-medium | gpt2-large | gpt2-xl "
+                                          "(OpenAI's weights, downloaded once), a checkpoint.pt of tutor run "
+                                          "pretrain or its run folder (default: the workspace's latest run)."),
     max_new_tokens: int = typer.Option(50, "--max-new-tokens", help="At most this many new tokens."),
     temperature: float = typer.Option(0.8, "--temperature", help="0 = always the most likely token; higher = "
                                       "more varied."),
@@ -160,7 +160,7 @@ def generate(
     events: bool = EventsOpt,
     workspace: Optional[Path] = WorkspaceOpt,
 ) -> None:
-    """Continue a prompt with a trained checkpoint, using your generate() (temperature, top-k)."""
+    """Continue a prompt with a trained checkpoint or OpenAI's GPT-2, using your generate() (temperature, top-k)."""
     if device not in ("auto", "cpu", "cuda", "mps") and not device.startswith("cuda:"):
         _usage(f"--device {device}: choose auto, cpu, cuda or mps.")
     ws = _find_workspace(workspace)
@@ -169,7 +169,74 @@ def generate(
 
     cfg = GenerateConfig(prompt=prompt, weights=weights, max_new_tokens=max_new_tokens, temperature=temperature,
                          top_k=top_k or None, seed=seed, device=device, workspace=ws, use_reference=reference)
-    _run(generate_text, cfg, GenerateConsole(console), events)
+    if events:
+        _run(generate_text, cfg, None, True)
+    else:
+        from tutor.data.download import rich_progress
+
+        with rich_progress("Downloading", console=err) as progress:
+            _run(generate_text, cfg, GenerateConsole(console), False, download_progress=progress)
+
+
+@run_app.command()
+def judge(
+    responses: Path = typer.Argument(..., metavar="RESPONSES.json", help="Entries with instruction, input, output "
+                                     "and a response under --response-key (the course's instruction-data-with-response.json is one)."),
+    model: str = typer.Option("llama3", "--model", help="The judge: a model pulled into Ollama."),
+    host: Optional[str] = typer.Option(None, "--host", help="Ollama's URL (default: $OLLAMA_HOST, else "
+                                       "http://localhost:11434)."),
+    response_key: str = typer.Option("model_response", "--response-key", help="The key of the response to judge."),
+    timeout: float = typer.Option(120.0, "--timeout", help="Seconds to wait for each reply."),
+    retries: int = typer.Option(2, "--retries", help="Tries again after a timeout or a dropped connection."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Results file, JSON lines (default: next to "
+                                       "RESPONSES.json, named after the judge)."),
+    restart: bool = typer.Option(False, "--restart", help="Judge everything again instead of resuming."),
+    reference: bool = ReferenceOpt,
+    events: bool = EventsOpt,
+    workspace: Optional[Path] = WorkspaceOpt,
+) -> None:
+    """Score responses 0-100 with a stronger model through Ollama: average, histogram, worst answers.
+
+    Results are saved as they arrive; run the same command again to resume an interrupted run.
+    """
+    if timeout <= 0 or retries < 0:
+        _usage("--timeout must be positive and --retries at least 0.")
+    ws = _find_workspace(workspace)
+    from tutor.runs.judge import JudgeConfig, judge as run_judge
+    from tutor.runs.render_eval import JudgeConsole
+
+    cfg = JudgeConfig(responses=responses, model=model, host=host, response_key=response_key, out=out,
+                      timeout=timeout, retries=retries, restart=restart, workspace=ws, use_reference=reference)
+    result = _run(run_judge, cfg, JudgeConsole(console), events)
+    if result is not None and result.interrupted:
+        raise typer.Exit(130)
+
+
+@run_app.command()
+def mmlu(
+    data: str = typer.Option("builtin", "--data", help="builtin (42 questions that ship with tutor) or a JSON file "
+                             "of {question, choices: {A, B, C, D}, answer, subject}."),
+    subjects: Optional[str] = typer.Option(None, "--subjects", help="Only these subjects, comma-separated."),
+    model: Optional[str] = typer.Option(None, "--model", help="A checkpoint.pt or its run folder (default: the "
+                                        "workspace's latest run)."),
+    shots: int = typer.Option(0, "--shots", help="Solved examples of the same subject before each question (0-5)."),
+    device: str = DeviceOpt,
+    out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default .tutor/runs/mmlu-<time>)."),
+    reference: bool = ReferenceOpt,
+    events: bool = EventsOpt,
+    workspace: Optional[Path] = WorkspaceOpt,
+) -> None:
+    """Multiple-choice accuracy with your choice_logprobs: per subject and overall, next to the 25% of guessing."""
+    if device not in ("auto", "cpu", "cuda", "mps") and not device.startswith("cuda:"):
+        _usage(f"--device {device}: choose auto, cpu, cuda or mps.")
+    ws = _find_workspace(workspace)
+    from tutor.runs.mmlu import MmluConfig, mmlu as run_mmlu
+    from tutor.runs.render_eval import MmluConsole
+
+    picked = tuple(s.strip() for s in (subjects or "").split(",") if s.strip())
+    cfg = MmluConfig(data=data, subjects=picked, model=model, shots=shots, device=device, out=out, workspace=ws,
+                     use_reference=reference)
+    _run(run_mmlu, cfg, MmluConsole(console), events)
 
 
 @run_app.command()
@@ -251,12 +318,14 @@ def classify(
 
 
 def download(
-    name: str = typer.Argument(..., metavar="NAME", help="What to fetch: verdict, sms-spam."),
+    name: str = typer.Argument(..., metavar="NAME", help="What to fetch: verdict, sms-spam, gpt2-small, "
+                                "gpt2-medium, "
+                                "gpt2-large or gpt2-xl (OpenAI's weights)."),
     from_file: Optional[Path] = typer.Option(None, "--from", help="Import a file you downloaded yourself "
                                              "(it is verified against the pinned SHA-256, or by content)."),
 ) -> None:
-    """Fetch a data file into the cache (verified), or import one you downloaded by hand."""
-    from tutor.data.datasets import REMOTE_FILES, DataError, fetch, import_file
+    """Fetch a data file or GPT-2's weights into the cache (verified), or import one you downloaded by hand."""
+    from tutor.data.datasets import REMOTE_FILES, DataError, fetch, import_file, read_marker
     from tutor.data.download import rich_progress
 
     if name == "sms-spam":
@@ -274,6 +343,9 @@ def download(
         err.print(f"[bold red]Error:[/] {escape(str(e))}")
         raise typer.Exit(1)
     console.print(f"[green]Verified[/] {escape(str(path))}")
+    source = read_marker(path).get("source", "pinned")
+    if source != "pinned":
+        console.print(f"  SHA-256 {read_marker(path).get('sha256')}: {escape(source)}")
 
 
 def _download_sms_spam(from_file: Optional[Path]) -> None:

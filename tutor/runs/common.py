@@ -1,20 +1,31 @@
-"""What every run needs: the learner's assembled modules, a device, an output folder, messages on failure.
+"""What every run needs: the learner's assembled modules, a device, a run folder, Ctrl-C, resuming, progress.
 
-torch is imported inside the functions that need it, so importing this module stays cheap.
+`tutor run pretrain` is the model the other training runs follow; the pieces they share live here:
+`prepare_assembly` and `import_piece` (whose code runs), `resolve_device`, `run_folder` (created for the run,
+removed again if the run fails before writing anything), `stop_on_sigint` (Ctrl-C asks to stop and save),
+`load_resume` (a checkpoint of the right kind), `TrainState` and `epoch_batches` (where a run stands, and how
+to continue mid-epoch on the very batches an uninterrupted run would have seen), `ProgressMeter` (throttled
+progress events with tokens/s and ETA) and `write_json`. torch is imported inside the functions that need it,
+so importing this module stays cheap.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib
+import json
+import os
 import signal
 import threading
 import time
 import traceback
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Any, Iterator, Optional
 
-from tutor.assemble import Assembly, assemble, install_exercises_mapping
+from tutor import portable
+from tutor.assemble import Assembly, assemble
+from tutor.exercise_imports import install_exercises_mapping
 from tutor.runs.configs import DEVICES
 
 
@@ -96,10 +107,13 @@ def where_it_failed(exc: BaseException, assembly: Optional[Assembly]) -> str:
     """'exercises/layers.py line 12 (in forward)' for the deepest frame in an exercise file, else ''."""
     if assembly is None:
         return ""
-    files = {str(p.resolve()): name for name, p in assembly.mapping.items()}
+    def key(path) -> str:  # as the OS compares paths (case-insensitively on Windows)
+        return os.path.normcase(str(Path(path).resolve()))
+
+    files = {key(p): name for name, p in assembly.mapping.items()}
     found = None
     for frame in traceback.extract_tb(exc.__traceback__):
-        name = files.get(str(Path(frame.filename).resolve()))
+        name = files.get(key(frame.filename))
         if name:
             found = (name, frame)
     if not found:
@@ -122,9 +136,141 @@ def default_out(workspace, name: str) -> Path:
 
 
 @contextlib.contextmanager
+def run_folder(out: Path) -> Iterator[Path]:
+    """Create the run folder for the block; if the block fails and the folder holds nothing, remove it again.
+
+    A run that cannot start (text too short, a learner's module that fails) then leaves no empty folder
+    behind in `.tutor/runs/`. A folder that existed before (a resumed run) is never removed.
+    """
+    out = Path(out).expanduser()
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        yield out
+    except BaseException:
+        if created:
+            with contextlib.suppress(OSError):
+                out.rmdir()  # only succeeds when it is empty
+        raise
+
+
+def load_resume(path: Optional[Path], run: str) -> Optional[dict]:
+    """The checkpoint `--resume PATH` names (file or run folder), which must be one of a `run` run; None without."""
+    from tutor.runs import checkpoint as ckpt
+
+    if path is None:
+        return None
+    try:
+        saved = ckpt.load_checkpoint(path)
+    except ckpt.CheckpointError as e:
+        raise RunError(str(e)) from None
+    if saved.get("run") != run:
+        made_by = f"`tutor run {saved['run']}`" if saved.get("run") else "another program"
+        raise RunError(f"{path} is not a checkpoint of `tutor run {run}` (it was made by {made_by}).")
+    return saved
+
+
+@dataclass
+class TrainState:
+    """Where a training run stands: what a checkpoint stores besides the model and the optimizer.
+
+    `epoch_rng` is the random state the current epoch's shuffle started from; `resume_epoch_rng` is set only
+    by a restore, until the first epoch after it has been replayed.
+    """
+
+    step: int = 0
+    tokens_seen: int = 0
+    train_time_s: float = 0.0  # time spent in training steps, this session and earlier ones
+    history: dict[str, list] = field(default_factory=dict)
+    epoch_rng: Any = None
+    resume_epoch_rng: Any = None
+
+    def checkpoint_fields(self) -> dict:
+        return {"step": self.step, "tokens_seen": self.tokens_seen, "train_time_s": self.train_time_s,
+                "history": self.history, "epoch_rng": self.epoch_rng}
+
+    @classmethod
+    def from_checkpoint(cls, saved: dict) -> "TrainState":
+        return cls(step=int(saved["step"]), tokens_seen=int(saved["tokens_seen"]),
+                   train_time_s=float(saved.get("train_time_s", 0.0)),
+                   history={k: list(v) for k, v in saved["history"].items()},
+                   resume_epoch_rng=saved.get("epoch_rng"))
+
+
+def epoch_batches(loader, state: TrainState, steps_per_epoch: int) -> Iterator:
+    """The batches of the epoch `state.step` is in, from the first one not trained on yet.
+
+    Mid-epoch after a restore, the epoch's shuffle is replayed from the random state it started with (the
+    checkpoint's `epoch_rng`) and the batches already trained on are skipped; the random state saved at the
+    stop then continues. So a resumed run sees the batches an uninterrupted one would have seen.
+    """
+    from tutor.runs import checkpoint as ckpt
+
+    skip = state.step % steps_per_epoch
+    if skip and state.resume_epoch_rng is not None:
+        rng_now = ckpt.rng_state()
+        ckpt.set_rng_state(state.resume_epoch_rng)
+        batches = iter(loader)
+        for _ in range(skip):
+            next(batches)
+        ckpt.set_rng_state(rng_now)
+        state.epoch_rng = state.resume_epoch_rng
+    else:
+        state.epoch_rng = ckpt.rng_state()
+        batches = iter(loader)
+        for _ in range(skip):  # no record of the epoch's shuffle: skip batches of a fresh one
+            next(batches)
+    state.resume_epoch_rng = None
+    return batches
+
+
+class ProgressMeter:
+    """Turns finished steps into `progress` events, at most every `every_s` seconds (and at the last step)."""
+
+    def __init__(self, emit, total_steps: int, every_s: float = 0.1):
+        self.emit, self.total_steps, self.every_s = emit, total_steps, every_s
+        self.started = time.perf_counter()
+        self.steps = self.tokens = 0  # this session's
+        self.step_time = 0.0  # this session's time inside training steps
+        self._last = 0.0
+
+    def step_done(self, step: int, tokens: int, seconds: float, **fields) -> None:
+        self.steps += 1
+        self.tokens += tokens
+        self.step_time += seconds
+        now = time.perf_counter()
+        if now - self._last < self.every_s and step != self.total_steps:
+            return
+        self._last = now
+        per_step = (now - self.started) / self.steps
+        from tutor.runs.events import event
+
+        self.emit(event("progress", step=step, total_steps=self.total_steps, tokens_per_s=self.tokens_per_s or 0.0,
+                        eta_s=per_step * (self.total_steps - step), **fields))
+
+    @property
+    def tokens_per_s(self) -> Optional[float]:
+        return self.tokens / self.step_time if self.step_time else None
+
+    @property
+    def wall_s(self) -> float:
+        return time.perf_counter() - self.started
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Write `data` as indented JSON, atomically (a reader sees the old file or the new one)."""
+    from tutor.runs.events import _clean
+
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(_clean(data), indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+@contextlib.contextmanager
 def stop_on_sigint(stop: threading.Event) -> Iterator[None]:
     """While the block runs, Ctrl-C sets `stop` (the run saves and returns); a second Ctrl-C aborts at once.
 
+    The same for SIGBREAK on Windows, which is what the TUI sends a run there (`portable.interrupt`).
     Only the main thread can own signal handlers; elsewhere (a TUI worker) the caller sets `stop` itself.
     """
     if threading.current_thread() is not threading.main_thread():
@@ -136,8 +282,9 @@ def stop_on_sigint(stop: threading.Event) -> Iterator[None]:
             raise KeyboardInterrupt
         stop.set()
 
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {sig: signal.signal(sig, handler) for sig in portable.stop_signals()}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)

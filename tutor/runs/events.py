@@ -4,11 +4,13 @@ A run reports through `emit(event_dict)`; each dict has an `"event"` key. The ke
 (⚑, the TUI depends on them; runs may add more):
 
     start       run, out, device, filled_in (exercise ids taken from the reference), total_steps
+                (generate also: weights, notices: lines for the learner, sanity_perplexity or null)
     progress    epoch, step, total_steps, tokens_seen, tokens_per_s, eta_s
     eval        step, train_loss, val_loss, tokens_seen
     sample      step, text
     checkpoint  path
     token       text                      (generate: one per new token, as it is produced)
+    judged      index, score, status      (judge: one per entry; status scored|unparsable|failed)
     done        out, checkpoint, metrics  (metrics: path of metrics.json; generate: text)
     error       message
 

@@ -1,6 +1,9 @@
-"""`tutor run generate`: continue a prompt with a trained checkpoint, using the learner's `generate`.
+"""`tutor run generate`: continue a prompt with a trained checkpoint or OpenAI's GPT-2, using the learner's
+`generate`.
 
-The model is the learner's assembled `GPTModel` with the checkpoint's parameters; decoding is the learner's
+The model is the learner's assembled `GPTModel` with the checkpoint's parameters, or with GPT-2's loaded by
+the learner's `load_weights_into_gpt` (`tutor.runs.models`; a sanity perplexity is checked first, and on
+Apple's MPS the logits are compared with the CPU's); decoding is the learner's
 `generate` (temperature, top-k, end-of-text stop), called one token at a time so each token can be shown
 as soon as it exists (`token` events). That costs nothing extra: without a key/value cache every step
 re-reads the whole context anyway. Nothing here prints or imports a UI.
@@ -14,17 +17,19 @@ from pathlib import Path
 from typing import Any, Optional
 
 from tutor.runs import checkpoint as ckpt
+from tutor.runs import models
 from tutor.runs.common import RunError, autocast, import_piece, prepare_assembly, resolve_device
 from tutor.runs.events import Emit, event
 
 END_OF_TEXT = 50256
-PRETRAINED = ("gpt2-small", "gpt2-medium", "gpt2-large", "gpt2-xl")
+PRETRAINED = models.PRETRAINED
 
 
 @dataclass(frozen=True)
 class GenerateConfig:
     prompt: str
-    weights: Optional[str] = None  # a checkpoint file or run folder; None: the workspace's latest run
+    weights: Optional[str] = None  # gpt2-small|…|gpt2-xl, a checkpoint file or run folder, a GPT-2 .safetensors;
+    # None: the workspace's latest run
     max_new_tokens: int = 50
     temperature: float = 0.8
     top_k: Optional[int] = 40  # None or 0: no top-k filtering
@@ -32,7 +37,6 @@ class GenerateConfig:
     device: str = "auto"
     workspace: Any = None
     use_reference: bool = False
-    stop_at_end_of_text: bool = True
 
 
 def latest_checkpoint(workspace) -> Optional[Path]:
@@ -43,11 +47,11 @@ def latest_checkpoint(workspace) -> Optional[Path]:
     return found[-1] if found else None
 
 
-def resolve_weights(cfg: GenerateConfig) -> Path:
+def resolve_weights(cfg: GenerateConfig) -> Path | str:
     if cfg.weights in PRETRAINED:
-        raise RunError(f"--weights {cfg.weights}: OpenAI's GPT-2 weights are loaded by the gpt2_weights exercise, "
-                       f"which this version of tutor does not run yet. Pass a checkpoint of yours "
-                       f"(tutor run pretrain writes one).")
+        return cfg.weights
+    if cfg.weights is not None and str(cfg.weights).endswith(".safetensors") and Path(cfg.weights).is_file():
+        return Path(cfg.weights)
     if cfg.weights is None:
         found = latest_checkpoint(cfg.workspace)
         if found is None:
@@ -83,7 +87,12 @@ class _Utf8Stream:
         return text
 
 
-def generate_text(cfg: GenerateConfig, emit: Emit = lambda e: None) -> str:
+def device_warning(model, device: str) -> Optional[str]:
+    """The MPS check (a seam: tests replace it to force the warning)."""
+    return models.compare_devices(model, device) if device == "mps" else None
+
+
+def generate_text(cfg: GenerateConfig, emit: Emit = lambda e: None, download_progress=None) -> str:
     """Continue `cfg.prompt`; emit start, one `token` event per piece of new text, then done. Returns the
     continuation (without the prompt)."""
     if cfg.max_new_tokens < 0:
@@ -98,25 +107,27 @@ def generate_text(cfg: GenerateConfig, emit: Emit = lambda e: None) -> str:
 
     from tutor.data.bpe import gpt2_encoding
 
-    try:
-        saved = ckpt.load_checkpoint(weights, mmap=True)
-    except ckpt.CheckpointError as e:
-        raise RunError(str(e)) from None
     tokenizer = gpt2_encoding()
-    GPTModel = import_piece(assembly, "gpt_model", "GPTModel")
     generate = import_piece(assembly, "decoding", "generate")
     text_to_token_ids = import_piece(assembly, "decoding", "text_to_token_ids")
     token_ids_to_text = import_piece(assembly, "decoding", "token_ids_to_text")
     device = resolve_device(cfg.device)
 
-    model_cfg = dict(saved["model_cfg"])
-    model = GPTModel(model_cfg)
-    try:
-        ckpt.load_parameters(model, saved["model"])
-    except ckpt.CheckpointError as e:
-        raise RunError(f"{weights}: {e}") from None
-    del saved
+    loaded = models.load_model(str(weights), assembly, progress=download_progress)
+    model, model_cfg = loaded.model, loaded.cfg
+    loaded.saved = None
+    notices = []
+    sanity = None
+    if loaded.kind == "gpt2":
+        sanity = models.sanity_perplexity(model, tokenizer)
+        ok, line = models.sanity_message(str(weights), sanity)
+        if not ok and weights in PRETRAINED:  # OpenAI's real weights: say so instead of printing nonsense
+            raise RunError(line)
+        notices.append(line)
     model.to(device).eval()
+    warning = device_warning(model, device)
+    if warning:
+        notices.append(warning)
     ctx = model_cfg["context_length"]
     vocab = model_cfg["vocab_size"]
     top_k = cfg.top_k or None
@@ -128,18 +139,17 @@ def generate_text(cfg: GenerateConfig, emit: Emit = lambda e: None) -> str:
     n_prompt = idx.shape[1]
     emit(event("start", run="generate", out=None, device=device, filled_in=list(assembly.filled_in),
                total_steps=cfg.max_new_tokens, learner=list(assembly.learner), assembly=note,
-               weights=str(weights), prompt=cfg.prompt, temperature=cfg.temperature, top_k=top_k,
-               prompt_tokens=n_prompt, context_length=ctx))
+               weights=loaded.label, prompt=cfg.prompt, temperature=cfg.temperature, top_k=top_k,
+               prompt_tokens=n_prompt, context_length=ctx, notices=notices, sanity_perplexity=sanity))
     if cfg.seed is not None:
         torch.manual_seed(cfg.seed)
     stream = _Utf8Stream()
-    eos = END_OF_TEXT if cfg.stop_at_end_of_text else None
     stopped_at_eos = False
     t0 = time.perf_counter()
     for _ in range(cfg.max_new_tokens):
         with torch.no_grad(), autocast(device):
             new = generate(model, idx, max_new_tokens=1, context_size=ctx, temperature=cfg.temperature,
-                           top_k=top_k, eos_id=eos)
+                           top_k=top_k, eos_id=END_OF_TEXT)
         if new.shape[1] == idx.shape[1]:  # generate stopped: the next token was <|endoftext|>
             stopped_at_eos = True
             break
@@ -153,7 +163,7 @@ def generate_text(cfg: GenerateConfig, emit: Emit = lambda e: None) -> str:
     elapsed = time.perf_counter() - t0
     n_new = idx.shape[1] - n_prompt
     continuation = token_ids_to_text(idx[:, n_prompt:].cpu(), tokenizer) if n_new else ""
-    emit(event("done", out=None, checkpoint=str(weights), metrics=None, text=continuation, prompt=cfg.prompt,
+    emit(event("done", out=None, checkpoint=loaded.label, metrics=None, text=continuation, prompt=cfg.prompt,
                tokens=n_new, tokens_per_s=n_new / elapsed if elapsed > 0 else None,
                stopped_at_end_of_text=stopped_at_eos))
     return continuation

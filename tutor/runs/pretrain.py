@@ -10,30 +10,33 @@ It does what `train_model_simple` does, in the same order and with the same rand
 seed the two report the same losses; what it adds (a first evaluation before training, one at the very end,
 samples, checkpoints) leaves the random state untouched.
 
-Reports go to `emit` as event dicts (see `tutor.runs.events`); nothing here prints or imports a UI.
+`pretrain()` reads as its steps: settings, data, model and optimizer, restore, the loop, results. It is the
+model classify and instruct follow; what they share (run folder, Ctrl-C, resume, progress) is in
+`tutor.runs.common`. Reports go to `emit` as event dicts (see `tutor.runs.events`); nothing here prints or
+imports a UI.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import threading
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from tutor.data.datasets import DataError, load_text
+from tutor.data.datasets import DataError, TextSource, load_text
 from tutor.runs import checkpoint as ckpt
-from tutor.runs.common import (RunError, autocast, default_out, import_piece, prepare_assembly, resolve_device,
-                               stop_on_sigint)
+from tutor.runs.common import (ProgressMeter, RunError, TrainState, autocast, default_out, epoch_batches,
+                               import_piece, load_resume, prepare_assembly, resolve_device, run_folder,
+                               stop_on_sigint, write_json)
 from tutor.runs.configs import PRESETS, preset
 from tutor.runs.events import Emit, event
 
 TRAIN_RATIO = 0.9  # the first 90% of the text trains, the rest validates (as in the course)
 DEFAULT_SEED = 123
 SAMPLE_PROMPTS = {"verdict": "Every effort moves you", "builtin": "The lighthouse keeper"}
+HISTORY = ("step", "epoch", "tokens_seen", "train_loss", "val_loss")  # one list each, a value per evaluation
 PIECES = (  # (exercise id, name): what the run takes from the assembled exercises
     ("dataloader", "create_dataloader_v1"), ("gpt_model", "GPTModel"), ("loss", "calc_loss_batch"),
     ("training", "evaluate_model"), ("decoding", "generate"),
@@ -146,6 +149,311 @@ def _first_words(text: str, n: int = 4) -> str:
     return " ".join(text.split()[:n])
 
 
+# -- settings -------------------------------------------------------------------------------------------------------
+def settings_and_text(cfg: PretrainConfig, saved: Optional[dict],
+                      download_progress=None) -> tuple[Settings, TextSource]:
+    """The run's settings (see `resolve_settings`) and its text, loaded (downloaded if need be)."""
+    settings = resolve_settings(cfg, saved["settings"] if saved else None)
+    try:
+        source = load_text(settings.data, progress=download_progress)
+    except DataError as e:
+        raise RunError(str(e)) from None
+    settings = replace(settings, data=source.spec)  # an absolute path, so --resume works from anywhere
+    if not settings.sample_prompt:
+        settings = replace(settings, sample_prompt=SAMPLE_PROMPTS.get(source.known_as or "")
+                           or _first_words(source.text) or "The")
+    return settings, source
+
+
+def out_folder(cfg: PretrainConfig, settings: Settings) -> Path:
+    """--out, else the resumed run's own folder, else a new `.tutor/runs/pretrain-<config>-<time>`."""
+    if cfg.out is not None:
+        return Path(cfg.out).expanduser()
+    if cfg.resume is not None:
+        return ckpt.checkpoint_file(cfg.resume).parent
+    return default_out(cfg.workspace, f"pretrain-{settings.config}")
+
+
+@dataclass(frozen=True)
+class Pieces:
+    """What the run takes from the assembled exercises (the learner's modules where they pass)."""
+
+    create_dataloader_v1: Callable
+    GPTModel: Callable
+    calc_loss_batch: Callable
+    evaluate_model: Callable
+    generate: Callable
+    text_to_token_ids: Callable
+    token_ids_to_text: Callable
+
+
+def import_pieces(assembly) -> Pieces:
+    found = {name: import_piece(assembly, ex, name) for ex, name in PIECES}
+    found["text_to_token_ids"] = import_piece(assembly, "decoding", "text_to_token_ids")
+    found["token_ids_to_text"] = import_piece(assembly, "decoding", "token_ids_to_text")
+    return Pieces(**found)
+
+
+# -- data -----------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Data:
+    train_loader: Any
+    val_loader: Any
+    steps_per_epoch: int
+    total_steps: int
+    n_tokens: int  # of the training and the validation part, each tokenized once
+    sha256: str
+
+
+def prepare_data(settings: Settings, text: str, tokenizer, create_dataloader_v1) -> Data:
+    """Split the text 90/10, check both parts are long enough, seed, and cut them into windows.
+
+    The seed is set here, before the loaders and the model exist: the same seed gives the same data order
+    and the same initial weights.
+    """
+    import torch
+
+    split = int(settings.train_ratio * len(text))
+    train_text, val_text = text[:split], text[split:]
+    ctx = settings.model["context_length"]
+    n_train = len(tokenizer.encode(train_text, allowed_special={"<|endoftext|>"}))
+    n_val = len(tokenizer.encode(val_text, allowed_special={"<|endoftext|>"}))
+    too_short = (f"The training text ({n_train + n_val} tokens in all, {settings.train_ratio:.0%} for training) "
+                 f"is too short for one batch of {settings.batch_size} windows of {ctx} tokens. Use a longer text "
+                 f"or a smaller --batch-size.")
+    no_val = (f"The validation part of the text (its last {1 - settings.train_ratio:.0%}) is shorter than one "
+              f"window of {ctx + 1} tokens, so there is no validation loss. Use a longer text.")
+    # Checked before the loaders exist: a shuffled DataLoader over no windows fails with a cryptic message.
+    if n_train <= ctx:
+        raise RunError(too_short)
+    if n_val <= ctx:
+        raise RunError(no_val)
+    torch.manual_seed(settings.seed)
+    train_loader = create_dataloader_v1(train_text, batch_size=settings.batch_size, max_length=ctx, stride=ctx,
+                                        shuffle=True, drop_last=True, num_workers=0)
+    val_loader = create_dataloader_v1(val_text, batch_size=settings.batch_size, max_length=ctx, stride=ctx,
+                                      shuffle=False, drop_last=False, num_workers=0)
+    steps_per_epoch = len(train_loader)
+    if steps_per_epoch == 0:
+        raise RunError(too_short)
+    if len(val_loader) == 0:
+        raise RunError(no_val)
+    total_steps = settings.epochs * steps_per_epoch
+    if settings.max_steps is not None:
+        total_steps = min(total_steps, settings.max_steps)
+    return Data(train_loader, val_loader, steps_per_epoch, total_steps, n_train + n_val, _sha256_text(text))
+
+
+# -- model and optimizer --------------------------------------------------------------------------------------------
+def build_model(GPTModel, settings: Settings, device: str):
+    """The network the run trains: the assembled `GPTModel` of the settings' size, freshly initialised."""
+    return GPTModel(dict(settings.model)).to(device)
+
+
+def build_optimizer(model, settings: Settings, device: str):
+    import torch
+
+    return torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay,
+                             **({"fused": True} if device.startswith("cuda") else {}))
+
+
+# -- restore --------------------------------------------------------------------------------------------------------
+def restore(saved: dict, model, optimizer, settings: Settings, data: Data, source: Path) -> tuple[TrainState, list[str]]:
+    """Put a stopped run back as it was (parameters, optimizer, random state, history); return warnings."""
+    names = [n for n, _ in model.named_parameters()]
+    try:
+        ckpt.load_parameters(model, saved["model"])
+        optimizer.load_state_dict(ckpt.optimizer_state_for(saved["optimizer"], saved["param_names"], names))
+    except (ckpt.CheckpointError, ValueError, KeyError) as e:
+        raise RunError(f"Cannot resume from {source}: {e}") from None
+    for group in optimizer.param_groups:  # an explicit --lr / --weight-decay applies from here on
+        group["lr"], group["weight_decay"] = settings.lr, settings.weight_decay
+    state = TrainState.from_checkpoint(saved)
+    ckpt.set_rng_state(saved["rng"])
+    warnings = []
+    if saved.get("data_sha256") not in (None, data.sha256):
+        warnings.append("The text differs from the one this run started with.")
+    if saved.get("steps_per_epoch") not in (None, data.steps_per_epoch):
+        warnings.append("The number of batches per epoch changed (another --batch-size or text): the "
+                        "continued run will not repeat an uninterrupted one exactly.")
+        state.resume_epoch_rng = None
+    if state.step >= data.total_steps:
+        warnings.append(f"The checkpoint is already at step {state.step} of {data.total_steps}; pass a larger "
+                        f"--epochs (or --max-steps) to train further.")
+    return state, warnings
+
+
+# -- the loop -------------------------------------------------------------------------------------------------------
+@dataclass
+class TrainingLoop:
+    """The outer loop, standing in for `train_model_simple`: the same steps and random draws, plus progress,
+    samples and checkpoints (which leave the random state untouched)."""
+
+    settings: Settings
+    data: Data
+    pieces: Pieces
+    model: Any
+    train_model: Any  # the model, or its torch.compile'd twin
+    optimizer: Any
+    tokenizer: Any
+    device: str
+    state: TrainState
+    assembly: Any
+    checkpoint_path: Path
+    emit: Emit
+    saved_at: Optional[int] = None  # the step of the last checkpoint written (or loaded)
+
+    def evaluate(self) -> None:
+        s, st = self.settings, self.state
+        with autocast(self.device):
+            train_loss, val_loss = self.pieces.evaluate_model(self.train_model, self.data.train_loader,
+                                                              self.data.val_loader, self.device, s.eval_iter)
+        train_loss, val_loss = float(train_loss), float(val_loss)
+        values = (st.step, st.step / self.data.steps_per_epoch, st.tokens_seen, train_loss, val_loss)
+        for key, value in zip(HISTORY, values):
+            st.history.setdefault(key, []).append(value)
+        self.emit(event("eval", step=st.step, train_loss=train_loss, val_loss=val_loss, tokens_seen=st.tokens_seen,
+                        epoch=min(st.step // self.data.steps_per_epoch + 1, s.epochs),
+                        epochs_seen=st.step / self.data.steps_per_epoch))
+
+    def sample(self) -> None:
+        import torch
+
+        s = self.settings
+        if s.sample_tokens <= 0:
+            return
+        self.model.eval()
+        idx = self.pieces.text_to_token_ids(s.sample_prompt, self.tokenizer).to(self.device)
+        # Greedy, like the course's samples; a generate() that draws random numbers anyway must not
+        # change the training that follows.
+        with torch.no_grad(), autocast(self.device), ckpt.rng_preserved():
+            ids = self.pieces.generate(self.model, idx, max_new_tokens=s.sample_tokens,
+                                       context_size=s.model["context_length"], temperature=0.0, top_k=None,
+                                       eos_id=None)
+        self.model.train()
+        self.emit(event("sample", step=self.state.step, text=self.pieces.token_ids_to_text(ids.cpu(), self.tokenizer),
+                        prompt=s.sample_prompt))
+
+    def save(self, reason: str) -> None:
+        ckpt.save_checkpoint(self.checkpoint_path, {
+            "run": "pretrain", "model": ckpt.parameters(self.model),
+            "param_names": [n for n, _ in self.model.named_parameters()],
+            "optimizer": self.optimizer.state_dict(), "model_cfg": dict(self.settings.model),
+            "settings": asdict(self.settings), **self.state.checkpoint_fields(), "rng": ckpt.rng_state(),
+            "steps_per_epoch": self.data.steps_per_epoch, "data_sha256": self.data.sha256,
+            "filled_in": list(self.assembly.filled_in), "learner": list(self.assembly.learner),
+        })
+        self.saved_at = self.state.step
+        self.emit(event("checkpoint", path=str(self.checkpoint_path), step=self.state.step, reason=reason))
+
+    def train_step(self, input_batch, target_batch) -> float:
+        t0 = time.perf_counter()
+        self.optimizer.zero_grad(set_to_none=True)
+        with autocast(self.device):
+            loss = self.pieces.calc_loss_batch(input_batch, target_batch, self.train_model, self.device)
+        loss.backward()
+        self.optimizer.step()
+        batch_loss = float(loss.detach())
+        self.state.train_time_s += time.perf_counter() - t0
+        self.state.step += 1
+        self.state.tokens_seen += input_batch.numel()
+        if not math.isfinite(batch_loss):
+            raise RunError(f"The training loss became {batch_loss} at step {self.state.step}. Try a smaller --lr.")
+        return batch_loss
+
+    def after_step(self) -> None:
+        """The course's schedule: train_model_simple evaluates after steps 1, 1 + eval_freq, ...
+
+        Evaluation draws random numbers (it iterates the shuffled training loader) exactly as there, so with the
+        same seed this loop follows train_model_simple's trajectory. An extra evaluation at the very end leaves
+        the random state as it was, so a run stopped there by --max-steps and resumed still follows it.
+        """
+        step = self.state.step
+        if (step - 1) % self.settings.eval_freq == 0:
+            self.evaluate()
+            self.sample()
+            self.save("eval")
+        elif step == self.data.total_steps:
+            with ckpt.rng_preserved():
+                self.evaluate()
+                self.sample()
+            self.save("eval")
+
+    def run(self, stop: threading.Event, meter: ProgressMeter, first_eval: bool) -> bool:
+        """Train until the last step or until `stop` is set (Ctrl-C); return whether it was stopped."""
+        s, st, data = self.settings, self.state, self.data
+        if first_eval:
+            with ckpt.rng_preserved():  # not in the course's schedule: must not change what follows
+                self.evaluate()  # step 0: the loss of the untrained model (about ln(50257) ≈ 10.8)
+        interrupted = False
+        with stop_on_sigint(stop):
+            try:
+                while st.step < data.total_steps and not interrupted:
+                    for input_batch, target_batch in epoch_batches(data.train_loader, st, data.steps_per_epoch):
+                        t0 = time.perf_counter()
+                        loss = self.train_step(input_batch, target_batch)
+                        meter.step_done(st.step, input_batch.numel(), time.perf_counter() - t0, loss=loss,
+                                        tokens_seen=st.tokens_seen, epochs=s.epochs,
+                                        epoch=min(st.step // data.steps_per_epoch
+                                                  + (st.step % data.steps_per_epoch > 0), s.epochs) or 1)
+                        self.after_step()
+                        if stop.is_set():
+                            interrupted = True
+                            break
+                        if st.step >= data.total_steps:
+                            break
+            except KeyboardInterrupt:
+                raise RunError(f"Stopped at once (second Ctrl-C) without saving; the last checkpoint is "
+                               f"{self.checkpoint_path if self.saved_at is not None else 'none'}.") from None
+            if interrupted and self.saved_at != st.step:
+                self.save("interrupt")
+        return interrupted
+
+
+# -- results --------------------------------------------------------------------------------------------------------
+def write_results(loop: TrainingLoop, out: Path, source: TextSource, n_params: int, interrupted: bool,
+                  meter: ProgressMeter, warnings: list[str]) -> PretrainResult:
+    """The loss plot, metrics.json, the `done` event, and the result."""
+    settings, st, data, history = loop.settings, loop.state, loop.data, loop.state.history
+    metrics_path = out / "metrics.json"
+    plot_path: Optional[Path] = out / "loss.png"
+    if history.get("step"):
+        from tutor.runs.plot import plot_losses
+
+        title = f"{settings.config} on {source.label}" + (" (stopped)" if interrupted else "")
+        plot_losses(plot_path, history["epoch"], history["tokens_seen"], history["train_loss"],
+                    history["val_loss"], title)
+    else:
+        plot_path = None
+    final_train = history["train_loss"][-1] if history.get("train_loss") else None
+    final_val = history["val_loss"][-1] if history.get("val_loss") else None
+    checkpoint = loop.checkpoint_path if loop.saved_at is not None else None
+    metrics = {
+        "run": "pretrain", "settings": asdict(settings), "parameters": n_params, "device": loop.device,
+        "data": {"spec": settings.data, "label": source.label, "characters": len(source.text),
+                 "tokens": data.n_tokens},
+        "learner": list(loop.assembly.learner), "filled_in": list(loop.assembly.filled_in),
+        "steps_per_epoch": data.steps_per_epoch, "total_steps": data.total_steps, "step": st.step,
+        "interrupted": interrupted, "tokens_seen": st.tokens_seen, "train_loss": final_train, "val_loss": final_val,
+        "best_val_loss": min((v for v in history.get("val_loss", []) if math.isfinite(v)), default=None),
+        "tokens_per_s": meter.tokens_per_s, "train_time_s": st.train_time_s, "session_wall_s": meter.wall_s,
+        "evals": [dict(zip(history, values)) for values in zip(*history.values())],
+        "checkpoint": str(checkpoint) if checkpoint else None,
+        "plot": str(plot_path) if plot_path else None, "warnings": warnings,
+    }
+    write_json(metrics_path, metrics)
+    result = PretrainResult(out=out, checkpoint=checkpoint, metrics=metrics_path, plot=plot_path,
+                            interrupted=interrupted, step=st.step, total_steps=data.total_steps,
+                            train_loss=final_train, val_loss=final_val, history=history)
+    loop.emit(event("done", out=str(out), checkpoint=str(checkpoint) if checkpoint else None,
+                    metrics=str(metrics_path), plot=str(plot_path) if plot_path else None, interrupted=interrupted,
+                    step=st.step, total_steps=data.total_steps, train_loss=final_train, val_loss=final_val,
+                    tokens_per_s=meter.tokens_per_s,
+                    resume=f"tutor run pretrain --resume {checkpoint}" if interrupted and checkpoint else None))
+    return result
+
+
+# -- the run --------------------------------------------------------------------------------------------------------
 def pretrain(cfg: PretrainConfig, emit: Emit = lambda e: None, *, stop: Optional[threading.Event] = None,
              download_progress: Optional[Callable[[int, Optional[int]], None]] = None) -> PretrainResult:
     """Train the assembled GPT as `cfg` says; return where everything was written.
@@ -161,297 +469,48 @@ def pretrain(cfg: PretrainConfig, emit: Emit = lambda e: None, *, stop: Optional
         RunError: the run cannot start or go on (the message says what to do).
     """
     stop = stop or threading.Event()
-    saved = None
-    if cfg.resume is not None:
-        try:
-            saved = ckpt.load_checkpoint(cfg.resume)
-        except ckpt.CheckpointError as e:
-            raise RunError(str(e)) from None
-        if saved.get("run") != "pretrain":
-            raise RunError(f"{cfg.resume} is not a pretraining checkpoint.")
-    settings = resolve_settings(cfg, saved["settings"] if saved else None)
-    try:
-        source = load_text(settings.data, progress=download_progress)
-    except DataError as e:
-        raise RunError(str(e)) from None
-    settings = replace(settings, data=source.spec)  # an absolute path, so --resume works from anywhere
-    if not settings.sample_prompt:
-        settings = replace(settings, sample_prompt=SAMPLE_PROMPTS.get(source.known_as or "")
-                           or _first_words(source.text) or "The")
-
+    saved = load_resume(cfg.resume, "pretrain")
+    settings, source = settings_and_text(cfg, saved, download_progress)
     assembly, note = prepare_assembly(cfg.workspace, cfg.use_reference)
     import torch
 
     from tutor.data.bpe import gpt2_encoding
 
     tokenizer = gpt2_encoding()
-    fn = {name: import_piece(assembly, ex, name) for ex, name in PIECES}
-    text_to_token_ids = import_piece(assembly, "decoding", "text_to_token_ids")
-    token_ids_to_text = import_piece(assembly, "decoding", "token_ids_to_text")
+    pieces = import_pieces(assembly)
     device = resolve_device(cfg.device)
 
-    if cfg.out is not None:
-        out = Path(cfg.out).expanduser()
-    elif cfg.resume is not None:
-        out = ckpt.checkpoint_file(cfg.resume).parent  # continue in the stopped run's folder
-    else:
-        out = default_out(cfg.workspace, f"pretrain-{settings.config}")
-    out.mkdir(parents=True, exist_ok=True)
-    checkpoint_path = out / ckpt.FILENAME
-
-    # -- data ------------------------------------------------------------------------------------------------
-    text = source.text
-    data_sha256 = _sha256_text(text)
-    split = int(settings.train_ratio * len(text))
-    train_text, val_text = text[:split], text[split:]
-    ctx = settings.model["context_length"]
-    n_tokens = len(tokenizer.encode(text, allowed_special={"<|endoftext|>"}))
-    too_short = (f"The training text ({n_tokens} tokens in all, {settings.train_ratio:.0%} for training) is too "
-                 f"short for one batch of {settings.batch_size} windows of {ctx} tokens. Use a longer text or a "
-                 f"smaller --batch-size.")
-    no_val = (f"The validation part of the text (its last {1 - settings.train_ratio:.0%}) is shorter than one "
-              f"window of {ctx + 1} tokens, so there is no validation loss. Use a longer text.")
-    # Checked before the loaders exist: a shuffled DataLoader over no windows fails with a cryptic message.
-    if len(tokenizer.encode(train_text, allowed_special={"<|endoftext|>"})) <= ctx:
-        raise RunError(too_short)
-    if len(tokenizer.encode(val_text, allowed_special={"<|endoftext|>"})) <= ctx:
-        raise RunError(no_val)
-    torch.manual_seed(settings.seed)  # the same seed gives the same initial weights and data order
-    make_loader = fn["create_dataloader_v1"]
-    train_loader = make_loader(train_text, batch_size=settings.batch_size, max_length=ctx, stride=ctx,
-                               shuffle=True, drop_last=True, num_workers=0)
-    val_loader = make_loader(val_text, batch_size=settings.batch_size, max_length=ctx, stride=ctx,
-                             shuffle=False, drop_last=False, num_workers=0)
-    steps_per_epoch = len(train_loader)
-    if steps_per_epoch == 0:
-        raise RunError(too_short)
-    if len(val_loader) == 0:
-        raise RunError(no_val)
-    total_steps = settings.epochs * steps_per_epoch
-    if settings.max_steps is not None:
-        total_steps = min(total_steps, settings.max_steps)
-
-    # -- model and optimizer -----------------------------------------------------------------------------------
-    model = fn["GPTModel"](dict(settings.model)).to(device)
-    names = [n for n, _ in model.named_parameters()]
-    n_params = sum(p.numel() for p in model.parameters())
-    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay,
-                                  **({"fused": True} if device.startswith("cuda") else {}))
-    step, tokens_seen, elapsed_before = 0, 0, 0.0
-    history: dict[str, list] = {"step": [], "epoch": [], "tokens_seen": [], "train_loss": [], "val_loss": []}
-    resume_epoch_rng = None
-    warnings: list[str] = []
-    if saved is not None:
-        try:
-            ckpt.load_parameters(model, saved["model"])
-            optimizer.load_state_dict(ckpt.optimizer_state_for(saved["optimizer"], saved["param_names"], names))
-        except (ckpt.CheckpointError, ValueError, KeyError) as e:
-            raise RunError(f"Cannot resume from {cfg.resume}: {e}") from None
-        for group in optimizer.param_groups:  # an explicit --lr / --weight-decay applies from here on
-            group["lr"], group["weight_decay"] = settings.lr, settings.weight_decay
-        step, tokens_seen = int(saved["step"]), int(saved["tokens_seen"])
-        elapsed_before = float(saved.get("train_time_s", 0.0))
-        history = {k: list(v) for k, v in saved["history"].items()}
-        ckpt.set_rng_state(saved["rng"])
-        resume_epoch_rng = saved.get("epoch_rng")
-        if saved.get("data_sha256") not in (None, data_sha256):
-            warnings.append("The text differs from the one this run started with.")
-        if saved.get("steps_per_epoch") not in (None, steps_per_epoch):
-            warnings.append("The number of batches per epoch changed (another --batch-size or text): the "
-                            "continued run will not repeat an uninterrupted one exactly.")
-            resume_epoch_rng = None
-        if step >= total_steps:
-            warnings.append(f"The checkpoint is already at step {step} of {total_steps}; pass a larger --epochs "
-                            f"(or --max-steps) to train further.")
-    train_model = torch.compile(model) if cfg.compile else model
-    model.train()
-
-    learner = set(assembly.learner)
-    pieces = [{"exercise": ex, "name": name, "yours": ex in learner} for ex, name in PIECES]
-    emit(event(
-        "start", run="pretrain", out=str(out), device=device, filled_in=list(assembly.filled_in),
-        total_steps=total_steps, learner=list(assembly.learner), assembly=note, pieces=pieces,
-        loop=("tutor's own training loop (it adds progress, checkpoints and resume) in place of "
-              "train_model_simple; it calls create_dataloader_v1, GPTModel, calc_loss_batch, evaluate_model "
-              "and generate from the assembled modules"),
-        config=settings.config, model=settings.model, parameters=n_params, data=settings.data,
-        data_label=source.label, characters=len(text), tokens=n_tokens, steps_per_epoch=steps_per_epoch,
-        epochs=settings.epochs, batch_size=settings.batch_size, lr=settings.lr, seed=settings.seed,
-        start_step=step, resumed_from=str(cfg.resume) if cfg.resume else None, warnings=warnings,
-    ))
-
-    # -- helpers -----------------------------------------------------------------------------------------------
-    evaluate_model, calc_loss_batch, generate = fn["evaluate_model"], fn["calc_loss_batch"], fn["generate"]
-    epoch_rng = resume_epoch_rng
-
-    def evaluate() -> None:
-        with autocast(device):
-            train_loss, val_loss = evaluate_model(train_model, train_loader, val_loader, device, settings.eval_iter)
-        train_loss, val_loss = float(train_loss), float(val_loss)
-        history["step"].append(step)
-        history["epoch"].append(step / steps_per_epoch)
-        history["tokens_seen"].append(tokens_seen)
-        history["train_loss"].append(train_loss)
-        history["val_loss"].append(val_loss)
-        emit(event("eval", step=step, train_loss=train_loss, val_loss=val_loss, tokens_seen=tokens_seen,
-                   epoch=min(step // steps_per_epoch + 1, settings.epochs), epochs_seen=step / steps_per_epoch))
-
-    def sample() -> None:
-        if settings.sample_tokens <= 0:
-            return
-        model.eval()
-        idx = text_to_token_ids(settings.sample_prompt, tokenizer).to(device)
-        # Greedy, like the course's samples; a generate() that draws random numbers anyway must not
-        # change the training that follows.
-        with torch.no_grad(), autocast(device), ckpt.rng_preserved():
-            ids = generate(model, idx, max_new_tokens=settings.sample_tokens, context_size=ctx, temperature=0.0,
-                           top_k=None, eos_id=None)
+    with run_folder(out_folder(cfg, settings)) as out:
+        data = prepare_data(settings, source.text, tokenizer, pieces.create_dataloader_v1)
+        model = build_model(pieces.GPTModel, settings, device)
+        optimizer = build_optimizer(model, settings, device)
+        state, warnings = (restore(saved, model, optimizer, settings, data, cfg.resume) if saved is not None
+                           else (TrainState(history={key: [] for key in HISTORY}), []))
         model.train()
-        emit(event("sample", step=step, text=token_ids_to_text(ids.cpu(), tokenizer), prompt=settings.sample_prompt))
-
-    def save(reason: str) -> None:
-        ckpt.save_checkpoint(checkpoint_path, {
-            "run": "pretrain", "model": ckpt.parameters(model), "param_names": names,
-            "optimizer": optimizer.state_dict(), "model_cfg": dict(settings.model), "settings": asdict(settings),
-            "step": step, "tokens_seen": tokens_seen, "steps_per_epoch": steps_per_epoch,
-            "rng": ckpt.rng_state(), "epoch_rng": epoch_rng, "history": history,
-            "train_time_s": elapsed_before + train_time, "data_sha256": data_sha256,
-            "filled_in": list(assembly.filled_in), "learner": list(assembly.learner),
-        })
-        emit(event("checkpoint", path=str(checkpoint_path), step=step, reason=reason))
-
-    # -- the loop ----------------------------------------------------------------------------------------------
-    t_start = time.perf_counter()
-    train_time, session_steps, session_tokens = 0.0, 0, 0
-    last_progress = 0.0
-    saved_at = step if saved is not None else None
-    if saved is None:
-        with ckpt.rng_preserved():  # not in the course's schedule: must not change what follows
-            evaluate()  # step 0: the loss of the untrained model (about ln(50257) ≈ 10.8)
-    interrupted = False
-    with stop_on_sigint(stop):
-        try:
-            while step < total_steps and not interrupted:
-                skip = step % steps_per_epoch
-                if skip and resume_epoch_rng is not None:
-                    # Continue mid-epoch: replay the epoch's shuffle from the RNG state it started with, skip
-                    # the batches already trained on, then go on from the RNG state saved at the stop.
-                    rng_now = ckpt.rng_state()
-                    ckpt.set_rng_state(resume_epoch_rng)
-                    batches = iter(train_loader)
-                    for _ in range(skip):
-                        next(batches)
-                    ckpt.set_rng_state(rng_now)
-                    epoch_rng = resume_epoch_rng
-                else:
-                    epoch_rng = ckpt.rng_state()
-                    batches = iter(train_loader)
-                    if skip:  # no record of the epoch's shuffle: skip batches of a fresh one
-                        for _ in range(skip):
-                            next(batches)
-                resume_epoch_rng = None
-                for input_batch, target_batch in batches:
-                    t0 = time.perf_counter()
-                    optimizer.zero_grad(set_to_none=True)
-                    with autocast(device):
-                        loss = calc_loss_batch(input_batch, target_batch, train_model, device)
-                    loss.backward()
-                    optimizer.step()
-                    batch_loss = float(loss.detach())
-                    train_time += time.perf_counter() - t0
-                    step += 1
-                    session_steps += 1
-                    tokens_seen += input_batch.numel()
-                    session_tokens += input_batch.numel()
-                    if not math.isfinite(batch_loss):
-                        raise RunError(f"The training loss became {batch_loss} at step {step}. Try a smaller --lr.")
-                    now = time.perf_counter()
-                    if now - last_progress >= 0.1 or step == total_steps:
-                        last_progress = now
-                        per_step = (now - t_start) / session_steps
-                        emit(event("progress", epoch=min(step // steps_per_epoch + (step % steps_per_epoch > 0),
-                                                         settings.epochs) or 1,
-                                   step=step, total_steps=total_steps, tokens_seen=tokens_seen,
-                                   tokens_per_s=session_tokens / train_time if train_time else 0.0,
-                                   eta_s=per_step * (total_steps - step), loss=batch_loss,
-                                   epochs=settings.epochs))
-                    if (step - 1) % settings.eval_freq == 0:
-                        # The course's schedule: train_model_simple evaluates after steps 1, 1 + eval_freq, ...
-                        # Evaluation draws random numbers (it iterates the shuffled training loader) exactly as
-                        # there, so with the same seed this loop follows train_model_simple's trajectory.
-                        evaluate()
-                        sample()
-                        save("eval")
-                        saved_at = step
-                    elif step == total_steps:
-                        # An extra evaluation at the end leaves the random state as it was, so a run stopped
-                        # here by --max-steps and resumed still follows the uninterrupted trajectory.
-                        with ckpt.rng_preserved():
-                            evaluate()
-                            sample()
-                        save("eval")
-                        saved_at = step
-                    if stop.is_set():
-                        interrupted = True
-                        break
-                    if step >= total_steps:
-                        break
-        except KeyboardInterrupt:
-            raise RunError(f"Stopped at once (second Ctrl-C) without saving; the last checkpoint is "
-                           f"{checkpoint_path if saved_at is not None else 'none'}.") from None
-        if interrupted and saved_at != step:
-            save("interrupt")
-            saved_at = step
-
-    # -- results -----------------------------------------------------------------------------------------------
-    wall = time.perf_counter() - t_start
-    metrics_path = out / "metrics.json"
-    plot_path = out / "loss.png"
-    if history["step"]:
-        from tutor.runs.plot import plot_losses
-
-        title = f"{settings.config} on {source.label}" + (" (stopped)" if interrupted else "")
-        plot_losses(plot_path, history["epoch"], history["tokens_seen"], history["train_loss"],
-                    history["val_loss"], title)
-    else:
-        plot_path = None
-    final_train = history["train_loss"][-1] if history["train_loss"] else None
-    final_val = history["val_loss"][-1] if history["val_loss"] else None
-    metrics = {
-        "run": "pretrain", "settings": asdict(settings), "parameters": n_params, "device": device,
-        "data": {"spec": settings.data, "label": source.label, "characters": len(text), "tokens": n_tokens},
-        "learner": list(assembly.learner), "filled_in": list(assembly.filled_in),
-        "steps_per_epoch": steps_per_epoch, "total_steps": total_steps, "step": step, "interrupted": interrupted,
-        "tokens_seen": tokens_seen, "train_loss": final_train, "val_loss": final_val,
-        "best_val_loss": min((v for v in history["val_loss"] if math.isfinite(v)), default=None),
-        "tokens_per_s": session_tokens / train_time if train_time else None,
-        "train_time_s": elapsed_before + train_time, "session_wall_s": wall,
-        "evals": [dict(zip(history, values)) for values in zip(*history.values())],
-        "checkpoint": str(checkpoint_path) if saved_at is not None else None,
-        "plot": str(plot_path) if plot_path else None, "warnings": warnings,
-    }
-    _write_json(metrics_path, metrics)
-    result = PretrainResult(out=out, checkpoint=checkpoint_path if saved_at is not None else None,
-                            metrics=metrics_path, plot=plot_path, interrupted=interrupted, step=step,
-                            total_steps=total_steps, train_loss=final_train, val_loss=final_val, history=history)
-    emit(event("done", out=str(out), checkpoint=str(result.checkpoint) if result.checkpoint else None,
-               metrics=str(metrics_path), plot=str(plot_path) if plot_path else None, interrupted=interrupted,
-               step=step, total_steps=total_steps, train_loss=final_train, val_loss=final_val,
-               tokens_per_s=metrics["tokens_per_s"],
-               resume=(f"tutor run pretrain --resume {checkpoint_path}" if interrupted and saved_at is not None
-                       else None)))
-    return result
+        loop = TrainingLoop(settings, data, pieces, model, torch.compile(model) if cfg.compile else model,
+                            optimizer, tokenizer, device, state, assembly, out / ckpt.FILENAME, emit,
+                            saved_at=state.step if saved is not None else None)
+        n_params = sum(p.numel() for p in model.parameters())
+        learner = set(assembly.learner)
+        emit(event(
+            "start", run="pretrain", out=str(out), device=device, filled_in=list(assembly.filled_in),
+            total_steps=data.total_steps, learner=list(assembly.learner), assembly=note,
+            pieces=[{"exercise": ex, "name": name, "yours": ex in learner} for ex, name in PIECES],
+            loop=("tutor's own training loop (it adds progress, checkpoints and resume) in place of "
+                  "train_model_simple; it calls create_dataloader_v1, GPTModel, calc_loss_batch, evaluate_model "
+                  "and generate from the assembled modules"),
+            config=settings.config, model=settings.model, parameters=n_params, data=settings.data,
+            data_label=source.label, characters=len(source.text), tokens=data.n_tokens,
+            steps_per_epoch=data.steps_per_epoch, epochs=settings.epochs, batch_size=settings.batch_size,
+            lr=settings.lr, seed=settings.seed, start_step=state.step,
+            resumed_from=str(cfg.resume) if cfg.resume else None, warnings=warnings,
+        ))
+        meter = ProgressMeter(emit, data.total_steps)
+        interrupted = loop.run(stop, meter, first_eval=saved is None)
+        return write_results(loop, out, source, n_params, interrupted, meter, warnings)
 
 
 def _sha256_text(text: str) -> str:
     import hashlib
 
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def _write_json(path: Path, data: dict) -> None:
-    from tutor.runs.events import _clean
-
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(_clean(data), indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)

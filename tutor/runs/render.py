@@ -107,6 +107,9 @@ class GenerateConsole:
         if kind == "start":
             self.console.print(f"[dim]{escape(ev['assembly'])}\nWeights: {escape(ev['weights'])}[/]",
                                highlight=False)
+            for line in ev.get("notices", []):
+                style = "yellow" if line.startswith("Warning") else "dim"
+                self.console.print(f"[{style}]{escape(line)}[/]", highlight=False)
             self.console.print(f"[bold]{escape(ev['prompt'])}[/]", end="")
         elif kind == "token":
             self.console.print(escape(ev["text"]), end="", highlight=False)

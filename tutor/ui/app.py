@@ -190,7 +190,8 @@ class TutorApp(App[None]):
     @on(GraderReady)
     def _grader_ready(self, message: GraderReady) -> None:
         self.grader_state = "ready"
-        self.grader_note = f"Grader ready (warmed up in {message.seconds:.1f} s)."
+        notice = getattr(self.grader, "take_notice", lambda: None)()  # spawn mode: slower, said once
+        self.grader_note = notice or f"Grader ready (warmed up in {message.seconds:.1f} s)."
 
     @on(GraderFailed)
     def _grader_failed(self, message: GraderFailed) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -17,6 +16,8 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
+
+from tutor import portable
 
 DEFAULT_RUN_PREFIX: tuple[str, ...] = (sys.executable, "-m", "tutor", "run")
 
@@ -67,11 +68,11 @@ class ChildRun:
         self.stop_requested = False
 
     def start(self) -> None:
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8")  # UTF-8 on Windows consoles too
         self.proc = subprocess.Popen(
             self.argv, cwd=self.cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True, bufsize=1, env=env,
-            start_new_session=True,  # a Ctrl-C meant for the editor or the shell never reaches it
+            stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="replace", bufsize=1, env=env,
+            **portable.new_process_group(),  # a Ctrl-C meant for the editor or the shell never reaches it
         )
         threading.Thread(target=self._drain_stderr, daemon=True).start()
 
@@ -92,20 +93,14 @@ class ChildRun:
         return self.proc is not None and self.proc.poll() is None
 
     def stop(self) -> None:
-        """Ask the child to stop: SIGINT, which makes a run save a checkpoint and exit."""
+        """Ask the child to stop as Ctrl-C would (SIGINT; CTRL_BREAK on Windows): a run saves a checkpoint and exits."""
         self.stop_requested = True
         if self.running:
-            try:
-                self.proc.send_signal(signal.SIGINT)
-            except ProcessLookupError:
-                pass
+            portable.interrupt(self.proc)
 
     def kill(self) -> None:
         if self.running:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                self.proc.kill()
+            portable.kill_group(self.proc)
 
     def wait(self, timeout: float | None = None) -> int | None:
         if self.proc is None:

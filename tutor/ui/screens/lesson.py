@@ -4,7 +4,6 @@ verbs (edit, grade, hint, solution, next/previous, reset)."""
 from __future__ import annotations
 
 import os
-import shlex
 import subprocess
 
 from textual.app import ComposeResult, SuspendNotSupported
@@ -13,6 +12,7 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from tutor import portable
 from tutor.curriculum import Exercise
 from tutor.progress import Progress
 from tutor.ui.icons import progress_label
@@ -155,7 +155,7 @@ class LessonScreen(Screen):
             self.notify(f"Set $EDITOR (for example: export EDITOR=nano) to edit from here. Your file: {file}",
                         severity="warning", timeout=10, markup=False)
             return
-        argv = [*shlex.split(editor), str(file)]
+        argv = [*portable.split_command(editor), str(file)]
         try:
             try:
                 with self.app.suspend():
