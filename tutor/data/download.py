@@ -88,7 +88,7 @@ def _range_start(response) -> Optional[int]:
         return None
 
 
-def download_file(url: str, dest: Path | str, sha256: str, *, size: Optional[int] = None,
+def download_file(url: str, dest: Path | str, sha256: Optional[str], *, size: Optional[int] = None,
                   progress: Optional[Progress] = None, timeout: float = 30.0, retries: int = 3,
                   validate: Optional[Callable[[Path], None]] = None) -> Path:
     """Download `url` to `dest`, verified against `sha256`; return `dest`.
@@ -96,7 +96,8 @@ def download_file(url: str, dest: Path | str, sha256: str, *, size: Optional[int
     Args:
         url: http(s) or file URL.
         dest: final path; its folder is created. An existing `dest` is replaced only by verified bytes.
-        sha256: the expected hex digest (lower case).
+        sha256: the expected hex digest (lower case); None for a file whose hash is not known, which the
+            caller must then verify by its content.
         size: the expected size in bytes, if known (used for the progress total before the server answers).
         progress: called as `progress(bytes_done, total_or_None)` as bytes arrive.
         timeout: seconds to wait for the server on connect and on each read.
@@ -127,7 +128,7 @@ def download_file(url: str, dest: Path | str, sha256: str, *, size: Optional[int
                                         f"to continue from {have} bytes.") from None
                 time.sleep(min(0.2 * attempt, 1.0))
         digest = sha256_file(part)
-        if digest != sha256.lower():
+        if sha256 is not None and digest != sha256.lower():
             part.unlink(missing_ok=True)
             raise ChecksumError(f"{url} did not match its pinned SHA-256 (expected {sha256}, got {digest}); "
                                 f"the file was discarded. The server may serve a different version of it.")

@@ -35,3 +35,28 @@ def plot_losses(path: Path, epochs_seen: list[float], tokens_seen: list[int], tr
     fig.savefig(tmp, format="png")
     os.replace(tmp, path)
     return path
+
+
+def plot_curves(path: Path, epochs_seen: list[float], series: dict[str, list[float]], *, ylabel: str,
+                title: str = "") -> Path:
+    """Write a PNG of several curves against epochs (e.g. training and validation accuracy) and return it."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.4, 4.0), dpi=120)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    for i, (label, values) in enumerate(series.items()):
+        ax.plot(epochs_seen, values, linestyle="-" if i == 0 else "-.",
+                marker="." if len(epochs_seen) < 30 else None, label=label)
+    ax.set_xlabel("Epochs")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fig.savefig(tmp, format="png")
+    os.replace(tmp, path)
+    return path

@@ -118,3 +118,86 @@ class GenerateConsole:
             self.console.print()
             if ev.get("stopped_at_end_of_text"):
                 self.console.print("[dim](<|endoftext|>)[/]")
+
+
+def _pct(value) -> str:
+    return "n/a" if value is None or value != value else f"{value:.1%}"
+
+
+class ClassifyConsole:
+    """`emit` for `classify`: the set-up, a live progress bar, one line per evaluation, the accuracies."""
+
+    def __init__(self, console: Console):
+        self.console = console
+        self.progress: Optional[Progress] = None
+        self.task = None
+
+    def _print(self, *args, **kwargs) -> None:
+        (self.progress.console if self.progress else self.console).print(*args, **kwargs)
+
+    def _stop(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+    def __call__(self, ev: dict) -> None:
+        kind = ev["event"]
+        if kind == "start" and ev.get("run") == "classify-text":
+            self.console.print(f"[dim]{escape(ev['assembly'])}\nClassifier: {escape(ev['model'])}[/]")
+        elif kind == "start":
+            c = self.console
+            split = ev["split"]
+            resumed = f", resuming at step {ev['start_step']}" if ev.get("resumed_from") else ""
+            c.print(f"[bold]Fine-tuning a spam classifier[/] from {escape(ev['init'])}: {ev['trainable']:,} of "
+                    f"{ev['parameters']:,} parameters train (--trainable {ev['trainable_setting']}), classifying "
+                    f"from the {ev['token']} token.")
+            c.print(f"Data: {escape(ev['data_label'])}, balanced: {split['train']} train / {split['validation']} "
+                    f"validation / {split['test']} test messages, padded to {ev['max_length']} tokens. "
+                    f"{ev['total_steps']} steps on {ev['device']}{resumed}.")
+            c.print(escape(ev["assembly"]))
+            c.print(f"[dim]{escape(ev['loop'])}.[/]")
+            c.print(f"[dim]Run folder: {escape(ev['out'])}   (Ctrl-C saves a checkpoint and stops)[/]")
+            self.progress = Progress(
+                TextColumn("epoch {task.fields[epoch]}/{task.fields[epochs]}"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[eps]} msg/s"),
+                TimeElapsedColumn(), TextColumn("ETA {task.fields[eta]}"), console=self.console, transient=True)
+            self.task = self.progress.add_task("train", total=ev["total_steps"], completed=ev["start_step"],
+                                               epoch=1, epochs=ev["epochs"], loss="…", eps="…", eta="?")
+            self.progress.start()
+        elif kind == "progress" and self.progress is not None:
+            self.progress.update(self.task, completed=ev["step"], epoch=ev["epoch"], loss=_loss(ev.get("loss")),
+                                 eps=f"{ev['examples_per_s']:,.1f}", eta=_duration(ev["eta_s"]))
+        elif kind == "eval":
+            self._print(f"step {ev['step']:>5}  epoch {ev.get('epochs_seen', 0):5.2f}  "
+                        f"loss train {_loss(ev['train_loss'])} val {_loss(ev['val_loss'])}  "
+                        f"accuracy train [bold]{_pct(ev['train_acc'])}[/] val [bold]{_pct(ev['val_acc'])}[/]")
+        elif kind == "checkpoint":
+            if ev.get("reason") == "interrupt":
+                self._print(f"[yellow]Stopped.[/] Checkpoint saved at step {ev.get('step')}: {escape(ev['path'])}")
+        elif kind == "label":
+            self.console.print(f"[bold]{escape(ev['label'])}[/] (spam probability {ev['spam_probability']:.3f})  "
+                               f"{escape(ev['text'])}")
+        elif kind == "done" and "accuracy" in ev:
+            self._stop()
+            c = self.console
+            if ev.get("interrupted"):
+                c.print(f"Stopped at step {ev['step']} of {ev['total_steps']}. Continue with:\n"
+                        f"  [bold]{escape(ev['resume'] or '')}[/]")
+            else:
+                acc = ev["accuracy"]
+                c.print(f"[green]Done:[/] accuracy train [bold]{_pct(acc.get('train'))}[/], validation "
+                        f"[bold]{_pct(acc.get('validation'))}[/], test [bold]{_pct(acc.get('test'))}[/] "
+                        f"({ev['step']} steps, {_duration(ev.get('train_time_s'))} of training).")
+                cm = ev.get("confusion_matrix")
+                if cm:
+                    c.print(f"  test set: {cm['true_positives']} spam caught, {cm['false_negatives']} missed; "
+                            f"{cm['false_positives']} normal messages flagged, {cm['true_negatives']} passed")
+            if ev.get("classifier"):
+                c.print(f"  classifier  {escape(ev['classifier'])}")
+            for p in ev.get("plots", []):
+                c.print(f"  plot        {escape(p)}")
+            c.print(f"  metrics     {escape(ev['metrics'])}")
+            if ev.get("classifier"):
+                c.print(f"Try it: [bold]tutor run classify --model {escape(ev['out'])} --text \"...\"[/]")
+        elif kind == "error":
+            self._stop()
