@@ -14,17 +14,15 @@ def assign(left, right, name):
     """`right` as a new Parameter for the place of `left`, after checking that the shapes agree.
 
     Args:
-        left: the model's current parameter (only its shape is used), or None if the model has none there.
+        left: the model's current parameter (only its shape and dtype are used).
         right: the tensor from the checkpoint.
         name: the checkpoint name, for the error message.
     """
-    if left is None:
-        raise ValueError(f"{name}: the model has no parameter for it (GPT-2 needs qkv_bias=True).")
-    if tuple(left.shape) != tuple(right.shape):
+    if left.shape != right.shape:
         raise ValueError(f"{name}: shape mismatch, the model has {tuple(left.shape)}, "
                          f"the checkpoint {tuple(right.shape)}.")
     # A copy, so the model never shares memory with the state dict the caller may reuse or change.
-    return torch.nn.Parameter(right.detach().clone().to(left.dtype))
+    return torch.nn.Parameter(right.clone().to(left.dtype))
 
 
 def load_weights_into_gpt(gpt, state_dict):
@@ -47,29 +45,29 @@ def load_weights_into_gpt(gpt, state_dict):
 
         # Conv1D stores (in, out) = (emb, 3·emb): query, key and value are side by side along the last dim.
         q_w, k_w, v_w = torch.chunk(sd[h + "attn.c_attn.weight"], 3, dim=-1)
-        att.W_query.weight = assign(att.W_query.weight, q_w.T, h + "attn.c_attn.weight (query)")
-        att.W_key.weight = assign(att.W_key.weight, k_w.T, h + "attn.c_attn.weight (key)")
-        att.W_value.weight = assign(att.W_value.weight, v_w.T, h + "attn.c_attn.weight (value)")
+        att.W_query.weight = assign(att.W_query.weight, q_w.T, f"{h}attn.c_attn.weight (query)")
+        att.W_key.weight = assign(att.W_key.weight, k_w.T, f"{h}attn.c_attn.weight (key)")
+        att.W_value.weight = assign(att.W_value.weight, v_w.T, f"{h}attn.c_attn.weight (value)")
         q_b, k_b, v_b = torch.chunk(sd[h + "attn.c_attn.bias"], 3, dim=-1)
-        att.W_query.bias = assign(att.W_query.bias, q_b, h + "attn.c_attn.bias (query)")
-        att.W_key.bias = assign(att.W_key.bias, k_b, h + "attn.c_attn.bias (key)")
-        att.W_value.bias = assign(att.W_value.bias, v_b, h + "attn.c_attn.bias (value)")
+        att.W_query.bias = assign(att.W_query.bias, q_b, f"{h}attn.c_attn.bias (query)")
+        att.W_key.bias = assign(att.W_key.bias, k_b, f"{h}attn.c_attn.bias (key)")
+        att.W_value.bias = assign(att.W_value.bias, v_b, f"{h}attn.c_attn.bias (value)")
 
         att.out_proj.weight = assign(att.out_proj.weight, sd[h + "attn.c_proj.weight"].T,
-                                     h + "attn.c_proj.weight")
-        att.out_proj.bias = assign(att.out_proj.bias, sd[h + "attn.c_proj.bias"], h + "attn.c_proj.bias")
+                                     f"{h}attn.c_proj.weight")
+        att.out_proj.bias = assign(att.out_proj.bias, sd[h + "attn.c_proj.bias"], f"{h}attn.c_proj.bias")
 
-        ff.layers[0].weight = assign(ff.layers[0].weight, sd[h + "mlp.c_fc.weight"].T, h + "mlp.c_fc.weight")
-        ff.layers[0].bias = assign(ff.layers[0].bias, sd[h + "mlp.c_fc.bias"], h + "mlp.c_fc.bias")
+        ff.layers[0].weight = assign(ff.layers[0].weight, sd[h + "mlp.c_fc.weight"].T, f"{h}mlp.c_fc.weight")
+        ff.layers[0].bias = assign(ff.layers[0].bias, sd[h + "mlp.c_fc.bias"], f"{h}mlp.c_fc.bias")
         ff.layers[2].weight = assign(ff.layers[2].weight, sd[h + "mlp.c_proj.weight"].T,
-                                     h + "mlp.c_proj.weight")
-        ff.layers[2].bias = assign(ff.layers[2].bias, sd[h + "mlp.c_proj.bias"], h + "mlp.c_proj.bias")
+                                     f"{h}mlp.c_proj.weight")
+        ff.layers[2].bias = assign(ff.layers[2].bias, sd[h + "mlp.c_proj.bias"], f"{h}mlp.c_proj.bias")
 
         # Hugging Face names LayerNorm's parameters weight and bias; ours are scale and shift.
-        block.norm1.scale = assign(block.norm1.scale, sd[h + "ln_1.weight"], h + "ln_1.weight")
-        block.norm1.shift = assign(block.norm1.shift, sd[h + "ln_1.bias"], h + "ln_1.bias")
-        block.norm2.scale = assign(block.norm2.scale, sd[h + "ln_2.weight"], h + "ln_2.weight")
-        block.norm2.shift = assign(block.norm2.shift, sd[h + "ln_2.bias"], h + "ln_2.bias")
+        block.norm1.scale = assign(block.norm1.scale, sd[h + "ln_1.weight"], f"{h}ln_1.weight")
+        block.norm1.shift = assign(block.norm1.shift, sd[h + "ln_1.bias"], f"{h}ln_1.bias")
+        block.norm2.scale = assign(block.norm2.scale, sd[h + "ln_2.weight"], f"{h}ln_2.weight")
+        block.norm2.shift = assign(block.norm2.shift, sd[h + "ln_2.bias"], f"{h}ln_2.bias")
 
     gpt.final_norm.scale = assign(gpt.final_norm.scale, sd["ln_f.weight"], "ln_f.weight")
     gpt.final_norm.shift = assign(gpt.final_norm.shift, sd["ln_f.bias"], "ln_f.bias")

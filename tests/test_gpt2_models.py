@@ -166,3 +166,55 @@ def test_generate_shows_the_device_warning(hf_file, tmp_path, monkeypatch):
     gen.generate_text(gen.GenerateConfig(prompt="Hi", weights=str(hf_file), max_new_tokens=2, temperature=0.0,
                                          device="cpu", use_reference=True), rec)
     assert "Warning: forced for the test" in rec.of("start")[0]["notices"]
+
+
+def _pretrain_from(init, tmp_path, name):
+    from tutor.runs.pretrain import PretrainConfig, pretrain
+    from tutor.workspace import init_workspace
+
+    ws = init_workspace(tmp_path / f"ws-{name}")
+    events = []
+    # lr 1e-12: one AdamW step moves no weight by more than ~1e-12, so the checkpoint shows what was loaded
+    cfg = PretrainConfig(data="builtin", config="tiny", max_steps=1, batch_size=2, eval_iter=1, lr=1e-12,
+                         weight_decay=0.0, sample_tokens=0, device="cpu", out=tmp_path / name, workspace=ws,
+                         use_reference=True, init=init)
+    result = pretrain(cfg, events.append)
+    start = next(e for e in events if e["event"] == "start")
+    return start, ckpt_parameters(result.checkpoint)
+
+
+def ckpt_parameters(path):
+    from tutor.runs import checkpoint as ckpt
+
+    return ckpt.load_checkpoint(path)["model"]
+
+
+def test_pretrain_init_from_a_gpt2_safetensors_file_then_from_its_checkpoint(hf_model, hf_file, tmp_path):
+    start, params = _pretrain_from(str(hf_file), tmp_path, "from-gpt2")
+    assert start["model"] == {**our_cfg(), "drop_rate": 0.1}  # the size comes from the file, not --config tiny
+    assert start["init"] and str(hf_file) in start["init"]
+    hf = hf_model.transformer.state_dict()
+    E = HF_CFG["n_embd"]
+    expected = {"tok_emb.weight": hf["wte.weight"], "pos_emb.weight": hf["wpe.weight"],
+                "trf_blocks.1.att.W_key.weight": hf["h.1.attn.c_attn.weight"][:, E:2 * E].T,
+                "trf_blocks.2.ff.layers.2.weight": hf["h.2.mlp.c_proj.weight"].T,
+                "trf_blocks.0.norm2.shift": hf["h.0.ln_2.bias"], "final_norm.scale": hf["ln_f.weight"]}
+    for name, value in expected.items():
+        torch.testing.assert_close(params[name], value, atol=1e-6, rtol=0, msg=name)
+
+    again, params2 = _pretrain_from(str(tmp_path / "from-gpt2" / "checkpoint.pt"), tmp_path, "from-ckpt")
+    assert again["model"] == start["model"]
+    for name, value in params.items():
+        torch.testing.assert_close(params2[name], value, atol=1e-6, rtol=0, msg=name)
+
+
+def test_pretrain_init_and_resume_do_not_mix(hf_file, tmp_path):
+    from tutor.runs.common import RunError
+    from tutor.runs.pretrain import PretrainConfig, pretrain
+    from tutor.workspace import init_workspace
+
+    ws = init_workspace(tmp_path / "ws")
+    _pretrain_from(str(hf_file), tmp_path, "first")
+    cfg = PretrainConfig(resume=tmp_path / "first", init=str(hf_file), device="cpu", workspace=ws, use_reference=True)
+    with pytest.raises(RunError, match="only one of them"):
+        pretrain(cfg)

@@ -12,11 +12,11 @@ _QKV_W = 'q_w, k_w, v_w = torch.chunk(sd[h + "attn.c_attn.weight"], 3, dim=-1)'
 _QKV_B = 'q_b, k_b, v_b = torch.chunk(sd[h + "attn.c_attn.bias"], 3, dim=-1)'
 _HEAD = '    gpt.out_head.weight = assign(gpt.out_head.weight, sd["wte.weight"], "wte.weight (output head)")\n'
 _ASSIGN_BODY = (
-    "    if tuple(left.shape) != tuple(right.shape):\n"
+    "    if left.shape != right.shape:\n"
     "        raise ValueError(f\"{name}: shape mismatch, the model has {tuple(left.shape)}, \"\n"
     "                         f\"the checkpoint {tuple(right.shape)}.\")\n"
     "    # A copy, so the model never shares memory with the state dict the caller may reuse or change.\n"
-    "    return torch.nn.Parameter(right.detach().clone().to(left.dtype))\n"
+    "    return torch.nn.Parameter(right.clone().to(left.dtype))\n"
 )
 
 # A loader that walks the block names sorted as strings: h.0, h.1, h.10, h.11, h.2, ...
@@ -42,7 +42,7 @@ WRONG = {
     # The attention output projection's bias forgotten (only one bias of many).
     "no-out-proj-bias": (
         _REF.replace('        att.out_proj.bias = assign(att.out_proj.bias, sd[h + "attn.c_proj.bias"], '
-                     'h + "attn.c_proj.bias")\n', ""),
+                     'f"{h}attn.c_proj.bias")\n', ""),
         ["att.out_proj.bias"],
     ),
     # The MLP's two projections swapped: shapes (E, 4E) and (4E, E), both transposed, both wrong.
@@ -99,7 +99,7 @@ CORRECT = {
     "copy-and-copied-head": _COPY_UNDER_NO_GRAD.replace(
         _HEAD, "    with torch.no_grad():\n        gpt.out_head.weight.copy_(gpt.tok_emb.weight)\n"),
     # Parameters that share memory with the state dict (no clone), as long as the shapes are checked.
-    "no-clone": _REF.replace("torch.nn.Parameter(right.detach().clone().to(left.dtype))",
+    "no-clone": _REF.replace("torch.nn.Parameter(right.clone().to(left.dtype))",
                              "torch.nn.Parameter(right)"),
 }
 

@@ -165,3 +165,32 @@ def test_real_runs_pretrain_stop_then_generate(real_workspace):
             assert playground.generated, text_of(playground.query_one("#gen-status"))
 
     drive(scenario)
+
+
+def test_gpt2_weights_are_available_once_their_verified_file_is_cached(tmp_path, monkeypatch):
+    from tutor.data import datasets
+    from tutor.runs import configs
+
+    monkeypatch.setenv("TUTOR_CACHE", str(tmp_path))
+    assert configs.gpt2_weights_available() == ()
+    small = datasets.remote_file("gpt2-small")
+    path = datasets.cached_path(small)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"not really GPT-2")  # the marker vouches for it; nothing is hashed here
+    assert configs.gpt2_weights_available() == (), "a file without a .verified marker is not offered"
+    datasets._write_marker(path, "0" * 64)
+    assert configs.gpt2_weights_available() == (), "a marker with another hash than the pinned one"
+    datasets._write_marker(path, small.sha256)
+    assert configs.gpt2_weights_available() == ("gpt2-small",)
+    os.utime(path, ns=(1, 1))  # changed since it was verified
+    assert configs.gpt2_weights_available() == ()
+
+
+def test_gpt2_weights_available_imports_no_torch(tmp_path):
+    import subprocess
+
+    code = ("import sys; from tutor.runs import configs; configs.gpt2_weights_available(); "
+            "assert 'torch' not in sys.modules, 'torch imported'")
+    env = {**os.environ, "TUTOR_CACHE": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr

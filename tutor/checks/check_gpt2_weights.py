@@ -68,7 +68,7 @@ suite.mistake(
     "weight.",
     lesson="#splitting-c_attn",
     replace=[(_QKV_B + "\n", "")]
-    + [(f"        att.W_{n}.bias = assign(att.W_{n}.bias, {n[0]}_b, h + \"attn.c_attn.bias ({n})\")\n", "")
+    + [(f"        att.W_{n}.bias = assign(att.W_{n}.bias, {n[0]}_b, f\"{{h}}attn.c_attn.bias ({n})\")\n", "")
        for n in ("query", "key", "value")],
 )
 suite.mistake(
@@ -77,14 +77,14 @@ suite.mistake(
     "their random initial values.",
     lesson="#names-and-shapes",
     replace=[(_QKV_B + "\n", "")]
-    + [(f"        att.W_{n}.bias = assign(att.W_{n}.bias, {n[0]}_b, h + \"attn.c_attn.bias ({n})\")\n", "")
+    + [(f"        att.W_{n}.bias = assign(att.W_{n}.bias, {n[0]}_b, f\"{{h}}attn.c_attn.bias ({n})\")\n", "")
        for n in ("query", "key", "value")]
     + [('        att.out_proj.bias = assign(att.out_proj.bias, sd[h + "attn.c_proj.bias"], '
-        'h + "attn.c_proj.bias")\n', ""),
-       ('        ff.layers[0].bias = assign(ff.layers[0].bias, sd[h + "mlp.c_fc.bias"], h + "mlp.c_fc.bias")\n',
+        'f"{h}attn.c_proj.bias")\n', ""),
+       ('        ff.layers[0].bias = assign(ff.layers[0].bias, sd[h + "mlp.c_fc.bias"], f"{h}mlp.c_fc.bias")\n',
         ""),
        ('        ff.layers[2].bias = assign(ff.layers[2].bias, sd[h + "mlp.c_proj.bias"], '
-        'h + "mlp.c_proj.bias")\n', "")],
+        'f"{h}mlp.c_proj.bias")\n', "")],
 )
 suite.mistake(
     "head-not-tied",
@@ -110,10 +110,10 @@ suite.mistake(
     "A tensor of the wrong shape was accepted without an error: copy_ (like any broadcasting operation) "
     "silently spreads a (1,) tensor over a whole row. Compare the shapes first and raise when they differ.",
     lesson="#an-assign-that-fails-loudly",
-    replace=[("    if tuple(left.shape) != tuple(right.shape):\n"
+    replace=[("    if left.shape != right.shape:\n"
               "        raise ValueError(f\"{name}: shape mismatch, the model has {tuple(left.shape)}, \"\n"
               "                         f\"the checkpoint {tuple(right.shape)}.\")\n", ""),
-             ("    return torch.nn.Parameter(right.detach().clone().to(left.dtype))\n",
+             ("    return torch.nn.Parameter(right.clone().to(left.dtype))\n",
               "    with torch.no_grad():\n        left.copy_(right)\n    return left\n")],
 )
 

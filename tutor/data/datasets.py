@@ -140,6 +140,20 @@ def _is_verified(path: Path, remote: RemoteFile) -> bool:
     return True
 
 
+def is_cached(name: str) -> bool:
+    """Whether `name`'s file is in the cache with a marker that vouches for it (same size and mtime, and the
+    pinned hash where there is one). Cheap: reads the marker, never hashes the file."""
+    remote = remote_file(name)
+    path = cached_path(remote)
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    mark = read_marker(path)
+    return (mark.get("size"), mark.get("mtime_ns")) == (st.st_size, st.st_mtime_ns) and bool(mark.get("sha256")) \
+        and remote.sha256 in (None, mark["sha256"])
+
+
 def _write_marker(path: Path, sha256: str, source: str = "pinned") -> None:
     """Record the verified hash beside the file, with where the expected value came from."""
     st = path.stat()

@@ -110,6 +110,9 @@ def pretrain(
     sample_tokens: Optional[int] = typer.Option(None, "--sample-tokens",
                                                 help="Tokens per sample at each evaluation (default 30; 0: none)."),
     compile_model: bool = typer.Option(False, "--compile", help="torch.compile the model (useful on CUDA)."),
+    init: Optional[str] = typer.Option(None, "--init", help="Start from these weights: gpt2-small | gpt2-medium | "
+                                       "gpt2-large | gpt2-xl | a checkpoint | a .safetensors file | scratch "
+                                       "(default). The model's size comes from the weights."),
     reference: bool = ReferenceOpt,
     events: bool = EventsOpt,
     workspace: Optional[Path] = WorkspaceOpt,
@@ -132,7 +135,7 @@ def pretrain(
                          eval_iter=eval_iter, max_steps=max_steps, seed=seed, sample_prompt=sample_prompt,
                          sample_tokens=sample_tokens,
                          device=device, out=out, resume=resume, workspace=ws, use_reference=reference,
-                         compile=compile_model)
+                         compile=compile_model, init=init)
     if events:
         result = _run(run_pretrain, cfg, None, True)
     else:

@@ -14,10 +14,13 @@ DEVICES = ("auto", "cpu", "cuda", "mps")  # `--device`; auto: cuda, then mps, th
 GPT2_WEIGHTS = ("gpt2-small", "gpt2-medium", "gpt2-large", "gpt2-xl")  # OpenAI's released sizes
 
 
-def gpt2_weights_available() -> bool:
-    """Whether `tutor run generate --weights gpt2-…` can run: False while tutor cannot load GPT-2's weights into the
-    learner's model. It becomes True when GPT-2 loading exists, and the Playground then offers GPT2_WEIGHTS."""
-    return False
+def gpt2_weights_available() -> tuple[str, ...]:
+    """The GPT-2 sizes `tutor run generate --weights` can use at once: those whose downloaded file is in the cache
+    and verified (`tutor download gpt2-small` puts it there). The Playground offers exactly these. Reads only the
+    cache's `.verified` markers: no torch, no hashing, no network."""
+    from tutor.data.datasets import is_cached
+
+    return tuple(name for name in GPT2_WEIGHTS if is_cached(name))
 
 
 @dataclass(frozen=True)

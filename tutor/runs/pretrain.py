@@ -65,6 +65,7 @@ class PretrainConfig:
     workspace: Any = None  # tutor.workspace.Workspace or None
     use_reference: bool = False
     compile: bool = False
+    init: Optional[str] = None  # gpt2-small|…|CHECKPOINT|scratch: the weights to start from (None: scratch)
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ class Settings:
     sample_prompt: str
     sample_tokens: int
     train_ratio: float = TRAIN_RATIO
+    init: Optional[str] = None  # what the run started from (`--init`), None for random weights
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,7 @@ def resolve_settings(cfg: PretrainConfig, saved: Optional[dict]) -> Settings:
         sample_prompt=pick("sample_prompt", ""),  # "": chosen once the text is known
         sample_tokens=pick("sample_tokens", 30),
         train_ratio=saved.get("train_ratio", TRAIN_RATIO),
+        init=saved.get("init"),
     )
     for key in ("epochs", "batch_size", "eval_freq", "eval_iter", "sample_tokens"):
         if getattr(s, key) < (0 if key == "sample_tokens" else 1):
@@ -245,8 +248,25 @@ def prepare_data(settings: Settings, text: str, tokenizer, create_dataloader_v1)
 
 
 # -- model and optimizer --------------------------------------------------------------------------------------------
-def build_model(GPTModel, settings: Settings, device: str):
-    """The network the run trains: the assembled `GPTModel` of the settings' size, freshly initialised."""
+def initial_weights(cfg: PretrainConfig, settings: Settings, assembly, download_progress=None):
+    """`--init`'s weights, loaded through `tutor.runs.models.load_model` (None for scratch or when resuming),
+    and the settings with the model config those weights bring (GPT-2: context 1024, qkv_bias=True)."""
+    if cfg.init in (None, "scratch"):
+        return None, settings
+    if cfg.resume is not None:
+        raise RunError("--init starts a run from weights and --resume continues a run: pass only one of them.")
+    from tutor.runs import models
+
+    loaded = models.load_model(cfg.init, assembly, drop_rate=settings.model.get("drop_rate", 0.1),
+                               progress=download_progress)
+    return loaded, replace(settings, model=dict(loaded.cfg), init=cfg.init)
+
+
+def build_model(GPTModel, settings: Settings, device: str, initial=None):
+    """The network the run trains: `--init`'s loaded model (`initial`, from `initial_weights`), else the
+    assembled `GPTModel` of the settings' size, freshly initialised."""
+    if initial is not None:
+        return initial.model.to(device)
     return GPTModel(dict(settings.model)).to(device)
 
 
@@ -479,10 +499,11 @@ def pretrain(cfg: PretrainConfig, emit: Emit = lambda e: None, *, stop: Optional
     tokenizer = gpt2_encoding()
     pieces = import_pieces(assembly)
     device = resolve_device(cfg.device)
+    initial, settings = initial_weights(cfg, settings, assembly, download_progress)
 
     with run_folder(out_folder(cfg, settings)) as out:
         data = prepare_data(settings, source.text, tokenizer, pieces.create_dataloader_v1)
-        model = build_model(pieces.GPTModel, settings, device)
+        model = build_model(pieces.GPTModel, settings, device, initial)
         optimizer = build_optimizer(model, settings, device)
         state, warnings = (restore(saved, model, optimizer, settings, data, cfg.resume) if saved is not None
                            else (TrainState(history={key: [] for key in HISTORY}), []))
@@ -503,6 +524,7 @@ def pretrain(cfg: PretrainConfig, emit: Emit = lambda e: None, *, stop: Optional
             data_label=source.label, characters=len(source.text), tokens=data.n_tokens,
             steps_per_epoch=data.steps_per_epoch, epochs=settings.epochs, batch_size=settings.batch_size,
             lr=settings.lr, seed=settings.seed, start_step=state.step,
+            init=initial.label if initial is not None else settings.init,
             resumed_from=str(cfg.resume) if cfg.resume else None, warnings=warnings,
         ))
         meter = ProgressMeter(emit, data.total_steps)

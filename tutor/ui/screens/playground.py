@@ -72,8 +72,7 @@ class PlaygroundScreen(Screen):
         for p in find_checkpoints(self.app.workspace.runs_dir):
             label = str(p.relative_to(root)) if p.is_relative_to(root) else str(p)
             options.append((f"yours: {label}", str(p)))
-        if configs.gpt2_weights_available():
-            options += [(f"{name} (OpenAI's weights)", name) for name in configs.GPT2_WEIGHTS]
+        options += [(f"{name} (OpenAI's weights)", name) for name in configs.gpt2_weights_available()]
         return options
 
     def on_mount(self) -> None:
