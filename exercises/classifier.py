@@ -1,4 +1,4 @@
-"""Exercise: turn your GPT into a spam classifier (lesson: lessons/14-classifier.md).
+"""Exercise 14: turn your GPT into a spam classifier (lesson: lessons/14-classifier.md).
 
 Write a dataset of padded messages, a function that swaps the model's output head for a two-way
 one, the loss and accuracy of a classifier, and a function that labels one message. The model is

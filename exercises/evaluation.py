@@ -1,4 +1,4 @@
-"""Exercise: evaluating an instruction-tuned model (lesson: lessons/16-evaluation.md).
+"""Exercise 16: evaluating an instruction-tuned model (lesson: lessons/16-evaluation.md).
 
 A judge model scores responses from 0 to 100; `judge` is any callable that takes a prompt string and
 returns the judge's reply text. Multiple-choice questions are scored by the log-likelihood the model

@@ -1,4 +1,4 @@
-"""Exercise: instruction data, from examples to padded training batches
+"""Exercise 15: instruction data, from examples to padded training batches
 (lesson: lessons/15-instruction-data.md).
 
 Each example is a dict with the keys `instruction`, `input` (possibly the empty string) and `output`.

@@ -57,7 +57,7 @@ if _typer_option_type is not None:
 
 
 def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]Error:[/] {escape(message)}")
+    err.print(f"[bold red]Error:[/] {escape(message)}", soft_wrap=True)  # unwrapped: URLs and paths stay copyable
     raise typer.Exit(code)
 
 

@@ -34,7 +34,7 @@ ReferenceOpt = typer.Option(False, "--reference", help="Use the reference soluti
 
 
 def _usage(message: str) -> None:
-    err.print(f"[bold red]Error:[/] {escape(message)}")
+    err.print(f"[bold red]Error:[/] {escape(message)}", soft_wrap=True)  # unwrapped: URLs and paths stay copyable
     raise typer.Exit(2)
 
 
@@ -63,7 +63,7 @@ def _run(domain, cfg, emit_console, events: bool, **kwargs) -> object:
     def fail(message: str, code: int = 1) -> None:
         emit(event("error", message=message))  # the console renderer stops its progress bar
         if not events:
-            err.print(f"[bold red]Error:[/] {escape(message)}")
+            err.print(f"[bold red]Error:[/] {escape(message)}", soft_wrap=True)  # unwrapped: URLs and paths stay copyable
         raise typer.Exit(code)
 
     try:
@@ -343,7 +343,7 @@ def download(
             with rich_progress(f"Downloading {REMOTE_FILES[name].filename}", console=err) as progress:
                 path = fetch(name, progress=progress)
     except DataError as e:
-        err.print(f"[bold red]Error:[/] {escape(str(e))}")
+        err.print(f"[bold red]Error:[/] {escape(str(e))}", soft_wrap=True)  # unwrapped: URLs and paths stay copyable
         raise typer.Exit(1)
     console.print(f"[green]Verified[/] {escape(str(path))}")
     source = read_marker(path).get("source", "pinned")
@@ -365,7 +365,7 @@ def _download_sms_spam(from_file: Optional[Path]) -> None:
             with rich_progress(f"Downloading {sms.ZIP_NAME}", console=err) as progress:
                 path = sms.fetch_collection(progress=progress)
     except DataError as e:
-        err.print(f"[bold red]Error:[/] {escape(str(e))}")
+        err.print(f"[bold red]Error:[/] {escape(str(e))}", soft_wrap=True)  # unwrapped: URLs and paths stay copyable
         raise typer.Exit(1)
     console.print(f"[green]Verified[/] {escape(str(path))} (5,574 messages: 4,827 ham, 747 spam)")
 
@@ -414,7 +414,7 @@ def export(
     try:
         result = export_model(source, fmt, out, dtype=dtype, template=template)
     except RunError as e:
-        err.print(f"[bold red]Error:[/] {escape(str(e))}")
+        err.print(f"[bold red]Error:[/] {escape(str(e))}", soft_wrap=True)  # unwrapped: URLs and paths stay copyable
         raise typer.Exit(1)
     mb = result.total_bytes / 1e6
     console.print(f"[green]Exported[/] {escape(str(result.out))} ({len(result.files)} files, {mb:.1f} MB, "
@@ -437,7 +437,7 @@ def import_(
     try:
         path = import_model(folder, out, workspace=ws)
     except RunError as e:
-        err.print(f"[bold red]Error:[/] {escape(str(e))}")
+        err.print(f"[bold red]Error:[/] {escape(str(e))}", soft_wrap=True)  # unwrapped: URLs and paths stay copyable
         raise typer.Exit(1)
     console.print(f"[green]Imported[/] {escape(str(path))}: use it with tutor run generate --weights "
                   f"{escape(str(path.parent))}")
