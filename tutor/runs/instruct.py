@@ -364,6 +364,9 @@ def instruct(cfg: InstructConfig, emit: Emit = lambda e: None, *, stop: Optional
         label = f"{prior['init']} (resumed)"
     else:
         scratch = dict(preset(cfg.config or "tiny").model) if init == "scratch" else None
+        import torch
+
+        torch.manual_seed(cfg.seed if cfg.seed is not None else DEFAULT_SEED)  # the same seed, the same scratch model
         loaded = load_model(init, assembly, scratch_cfg=scratch, progress=download_progress)
         loaded_cfg, model, label = loaded.cfg, loaded.model, loaded.label
     settings = resolve_settings(cfg, prior, loaded_cfg, source.spec)
