@@ -131,4 +131,28 @@ def test_errors_are_clear(tmp_path):
     bad.write_text(json.dumps([{"instruction": "a", "input": "", "output": "b"}] * 5), encoding="utf-8")
     r = runner.invoke(run_app, ["instruct", "--data", str(bad), "--init", "scratch", "--device", "cpu",
                                 "--reference"], env=ENV)
-    assert r.exit_code == 1 and "fewer than one batch" in r.output and not (tmp_path / "tutor-runs").exists()
+    assert r.exit_code == 1 and "fewer than one batch" in r.output 
+    assert not list((tmp_path / "tutor-runs").glob("instruct-*"))  # no empty run folder left behind
+
+
+def test_a_stop_request_checkpoints_and_resume_finishes_with_responses(tmp_path):
+    import threading
+
+    from tutor.runs.instruct import InstructConfig, instruct as run_instruct
+
+    stop = threading.Event()
+
+    def emit(ev):  # what Ctrl-C does: ask the loop to stop after the current step
+        if ev["event"] == "progress" and ev["step"] == 2:
+            stop.set()
+
+    cfg = InstructConfig(init="scratch", config="tiny", max_steps=5, eval_freq=10, response_tokens=2, device="cpu",
+                         out=tmp_path / "run", use_reference=True)
+    first = run_instruct(cfg, emit, stop=stop)
+    assert first.interrupted and first.step == 2 and first.responses is None
+    assert not (tmp_path / "run" / "responses.json").exists()
+    events = []
+    second = run_instruct(InstructConfig(resume=tmp_path / "run", device="cpu", use_reference=True), events.append)
+    assert not second.interrupted and second.step == 5 and events[0]["start_step"] == 2
+    assert len(json.loads(second.responses.read_text(encoding="utf-8"))) == 15
+    assert events[-1]["resume"] is None
