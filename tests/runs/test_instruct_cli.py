@@ -96,16 +96,30 @@ def test_instruct_then_judge_then_mmlu(tmp_path):
     m = json.loads((tmp_path / "m" / "mmlu.json").read_text())
     assert m["model"] == str(run / "checkpoint.pt") and m["total"] == 42
 
-    # Stopped at step 2 and resumed to 4, the run reports the uninterrupted run's losses.
-    first = instruct("--max-steps", "2", "--out", str(tmp_path / "r2"))
-    assert first[-1]["step"] == 2
-    r = CliRunner().invoke(run_app, ["instruct", "--resume", str(tmp_path / "r2"), "--max-steps", "4",
+    # Stopped at step 2 (what Ctrl-C does: the loop is asked to stop) and resumed, the run saves a checkpoint,
+    # writes no responses yet, and then reports the uninterrupted run's losses and its responses.
+    import threading
+
+    from tutor.runs.instruct import InstructConfig, instruct as run_instruct
+
+    stop = threading.Event()
+
+    def emit(ev):
+        if ev["event"] == "progress" and ev["step"] == 2:
+            stop.set()
+
+    first = run_instruct(InstructConfig(init="scratch", config="tiny", max_steps=4, eval_freq=2, response_tokens=4,
+                                        device="cpu", out=tmp_path / "r2", use_reference=True), emit, stop=stop)
+    assert first.interrupted and first.step == 2 and first.responses is None
+    assert not (tmp_path / "r2" / "responses.json").exists()
+    r = CliRunner().invoke(run_app, ["instruct", "--resume", str(tmp_path / "r2"),
                                      "--events", "--device", "cpu", "--reference"], env=ENV)
     assert r.exit_code == 0, r.output
     resumed = [json.loads(line) for line in r.stdout.splitlines()]
     assert resumed[0]["start_step"] == 2 and resumed[-1]["step"] == 4
     assert losses(resumed)[4] == pytest.approx(losses(events)[4], abs=1e-5)
     assert losses(resumed)[3] == pytest.approx(losses(events)[3], abs=1e-5)
+    assert json.loads((tmp_path / "r2" / "responses.json").read_text(encoding="utf-8")) == responses
 
 
 def test_mask_prompt_hides_the_prompt_targets_only():
@@ -134,25 +148,3 @@ def test_errors_are_clear(tmp_path):
     assert r.exit_code == 1 and "fewer than one batch" in r.output 
     assert not list((tmp_path / "tutor-runs").glob("instruct-*"))  # no empty run folder left behind
 
-
-def test_a_stop_request_checkpoints_and_resume_finishes_with_responses(tmp_path):
-    import threading
-
-    from tutor.runs.instruct import InstructConfig, instruct as run_instruct
-
-    stop = threading.Event()
-
-    def emit(ev):  # what Ctrl-C does: ask the loop to stop after the current step
-        if ev["event"] == "progress" and ev["step"] == 2:
-            stop.set()
-
-    cfg = InstructConfig(init="scratch", config="tiny", max_steps=5, eval_freq=10, response_tokens=2, device="cpu",
-                         out=tmp_path / "run", use_reference=True)
-    first = run_instruct(cfg, emit, stop=stop)
-    assert first.interrupted and first.step == 2 and first.responses is None
-    assert not (tmp_path / "run" / "responses.json").exists()
-    events = []
-    second = run_instruct(InstructConfig(resume=tmp_path / "run", device="cpu", use_reference=True), events.append)
-    assert not second.interrupted and second.step == 5 and events[0]["start_step"] == 2
-    assert len(json.loads(second.responses.read_text(encoding="utf-8"))) == 15
-    assert events[-1]["resume"] is None
