@@ -161,8 +161,9 @@ def out_folder(cfg: InstructConfig, settings: Settings) -> Path:
         return Path(cfg.out).expanduser()
     if cfg.resume is not None:
         return ckpt.checkpoint_file(cfg.resume).parent
-    name = Path(settings.init).parent.name if settings.init not in PRESETS and "/" in settings.init else settings.init
-    return default_out(cfg.workspace, f"instruct-{name or 'checkpoint'}")
+    init = settings.init
+    name = init if init in ("scratch",) or init.startswith("gpt2-") and "/" not in init else "checkpoint"
+    return default_out(cfg.workspace, f"instruct-{name}")
 
 
 # -- data -----------------------------------------------------------------------------------------------------------
