@@ -123,6 +123,9 @@ def test_instruct_then_judge_then_mmlu(tmp_path):
 
 
 def test_mask_prompt_hides_the_prompt_targets_only():
+    from tutor.exercise_imports import install_exercises_mapping, reference_mapping
+
+    install_exercises_mapping(reference_mapping())
     from exercises.instruction_data import custom_collate_fn
 
     from tutor.runs.instruct import make_collate
