@@ -197,7 +197,7 @@ def instruct(
     eval_freq: Optional[int] = typer.Option(None, "--eval-freq", help="Evaluate, sample and checkpoint every N "
                                             "steps (default 5)."),
     response_tokens: Optional[int] = typer.Option(None, "--response-tokens",
-                                                  help="At most this many tokens per test response (default 256)."),
+                                                  help="At most this many tokens per test response (default 256, or the context length if shorter)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (default 123): the split and the run."),
     device: str = DeviceOpt,
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default .tutor/runs/instruct-<init>-<time>)."),

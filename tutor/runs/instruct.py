@@ -126,7 +126,7 @@ def resolve_settings(cfg: InstructConfig, saved: Optional[dict], model_cfg: dict
         max_steps=cfg.max_steps if cfg.max_steps is not None else saved.get("max_steps"),
         mask_prompt=pick("mask_prompt", False), seed=pick("seed", DEFAULT_SEED),
         sample_prompt=saved.get("sample_prompt", ""), sample_tokens=pick("sample_tokens", 35),
-        response_tokens=pick("response_tokens", 256),
+        response_tokens=pick("response_tokens", min(256, model_cfg["context_length"])),  # the course: 256
     )
     for key in ("epochs", "batch_size", "eval_freq", "eval_iter", "response_tokens"):
         if getattr(s, key) < 1:
