@@ -182,6 +182,64 @@ def generate(
 
 
 @run_app.command()
+def instruct(
+    data: Optional[str] = typer.Option(None, "--data", help="builtin (about 150 entries that ship with tutor; the "
+                                       "default), book (the course's 1,100, downloaded once, verified), or a JSON "
+                                       "file of {instruction, input, output}."),
+    init: Optional[str] = typer.Option(None, "--init", help="Start from gpt2-small | gpt2-medium (the default) | "
+                                       "gpt2-large | gpt2-xl, a checkpoint.pt of yours (or its run folder), or "
+                                       "scratch (random weights of --config's size)."),
+    config: Optional[str] = typer.Option(None, "--config", help="With --init scratch: tiny (default) | small | "
+                                         "gpt2-124M."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Passes over the training entries (default 2)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Entries per optimizer step (default 8)."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="AdamW learning rate (default 5e-5)."),
+    mask_prompt: Optional[bool] = typer.Option(None, "--mask-prompt/--no-mask-prompt",
+                                               help="Leave the prompt's tokens out of the loss (default: no)."),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop after N optimizer steps in all."),
+    eval_freq: Optional[int] = typer.Option(None, "--eval-freq", help="Evaluate, sample and checkpoint every N "
+                                            "steps (default 5)."),
+    response_tokens: Optional[int] = typer.Option(None, "--response-tokens",
+                                                  help="At most this many tokens per test response (default 256, or the context length if shorter)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (default 123): the split and the run."),
+    device: str = DeviceOpt,
+    out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default .tutor/runs/instruct-<init>-<time>)."),
+    resume: Optional[Path] = typer.Option(None, "--resume",
+                                          help="Continue a stopped run (its checkpoint.pt or folder)."),
+    reference: bool = ReferenceOpt,
+    events: bool = EventsOpt,
+    workspace: Optional[Path] = WorkspaceOpt,
+) -> None:
+    """Fine-tune your GPT to follow instructions, then answer the test entries into responses.json.
+
+    Ctrl-C saves a checkpoint and stops; [bold]--resume[/] continues. [bold]tutor run judge[/] scores the answers.
+    """
+    from tutor.runs.configs import PRESETS
+
+    if config is not None and config not in PRESETS:
+        _usage(f"--config {config}: choose one of {', '.join(PRESETS)}.")
+    if device not in ("auto", "cpu", "cuda", "mps") and not device.startswith("cuda:"):
+        _usage(f"--device {device}: choose auto, cpu, cuda or mps.")
+    ws = _find_workspace(workspace)
+    from tutor.runs.instruct import InstructConfig, instruct as run_instruct
+    from tutor.runs.render import InstructConsole
+
+    cfg = InstructConfig(data=data, init=init, config=config, epochs=epochs, batch_size=batch_size, lr=lr,
+                         mask_prompt=mask_prompt, max_steps=max_steps, eval_freq=eval_freq,
+                         response_tokens=response_tokens, seed=seed, device=device, out=out, resume=resume,
+                         workspace=ws, use_reference=reference)
+    if events:
+        result = _run(run_instruct, cfg, None, True)
+    else:
+        from tutor.data.download import rich_progress
+
+        with rich_progress("Downloading", console=err) as progress:
+            result = _run(run_instruct, cfg, InstructConsole(console), False, download_progress=progress)
+    if result is not None and result.interrupted:
+        raise typer.Exit(130)
+
+
+@run_app.command()
 def judge(
     responses: Path = typer.Argument(..., metavar="RESPONSES.json", help="Entries with instruction, input, output "
                                      "and a response under --response-key (the course's instruction-data-with-response.json is one)."),

@@ -11,7 +11,9 @@ A run reports through `emit(event_dict)`; each dict has an `"event"` key. The ke
     checkpoint  path
     token       text                      (generate: one per new token, as it is produced)
     judged      index, score, status      (judge: one per entry; status scored|unparsable|failed)
-    done        out, checkpoint, metrics  (metrics: path of metrics.json; generate: text)
+    response    index, total, instruction, input, output, model_response  (instruct: one per test entry)
+    done        out, checkpoint, metrics  (metrics: path of metrics.json; generate: text; instruct:
+                responses, the path of responses.json or null when stopped)
     error       message
 
 No torch and no UI here.

@@ -29,6 +29,8 @@ def _loss(value) -> str:
 class PretrainConsole:
     """`emit` for `pretrain` that draws on a rich console."""
 
+    verb = "Pretraining"
+
     def __init__(self, console: Console):
         self.console = console
         self.progress: Optional[Progress] = None
@@ -47,7 +49,7 @@ class PretrainConsole:
         if kind == "start":
             c = self.console
             resumed = f", resuming at step {ev['start_step']}" if ev.get("resumed_from") else ""
-            c.print(f"[bold]Pretraining[/] {ev['config']} ({ev['parameters'] / 1e6:.1f}M parameters) on "
+            c.print(f"[bold]{self.verb}[/] {escape(ev['config'])} ({ev['parameters'] / 1e6:.1f}M parameters) on "
                     f"{escape(ev['data_label'])}: {ev['tokens']:,} tokens, {ev['steps_per_epoch']} steps per epoch, "
                     f"{ev['total_steps']} steps in all, on {ev['device']}{resumed}.")
             c.print(escape(ev["assembly"]))
@@ -201,3 +203,52 @@ class ClassifyConsole:
                 c.print(f"Try it: [bold]tutor run classify --model {escape(ev['out'])} --text \"...\"[/]")
         elif kind == "error":
             self._stop()
+
+
+class InstructConsole(PretrainConsole):
+    """`emit` for `instruct`: pretrain's progress, then the test responses beside the reference answers."""
+
+    verb = "Fine-tuning"
+
+    def __init__(self, console: Console):
+        super().__init__(console)
+        self.responses: list[dict] = []
+
+    def __call__(self, ev: dict) -> None:
+        kind = ev["event"]
+        if kind == "start":
+            split = f"{ev['train']} training, {ev['test']} test and {ev['validation']} validation entries"
+            masked = "; prompt tokens masked from the loss" if ev.get("mask_prompt") else ""
+            self.console.print(f"[dim]Weights: {escape(ev['init'])}. Data: {split}{masked}.[/]")
+        if kind == "response":
+            if not self.responses:
+                self._stop()
+                self.console.print(f"Answering the {ev['total']} test entries…")
+            self.responses.append(ev)
+            return
+        if kind == "done" and not ev.get("interrupted"):
+            self._stop()
+            self._show_responses(ev.get("shown", 3))
+            if ev.get("responses"):
+                self.console.print(f"  responses   {escape(ev['responses'])}")
+            super().__call__({**ev, "checkpoint": None, "plot": None})
+            if ev.get("checkpoint"):
+                self.console.print(f"  checkpoint  {escape(ev['checkpoint'])}")
+            if ev.get("responses"):
+                self.console.print(f"Judge them: [bold]tutor run judge {escape(ev['responses'])}[/]")
+            return
+        super().__call__(ev)
+
+    def _show_responses(self, n: int) -> None:
+        from rich.table import Table
+
+        if not self.responses:
+            return
+        table = Table(title=f"{min(n, len(self.responses))} of {len(self.responses)} test responses",
+                      show_lines=True, expand=True)
+        for name in ("Instruction", "Reference", "Your model"):
+            table.add_column(name, ratio=1, overflow="fold")
+        for r in self.responses[:n]:
+            prompt = r["instruction"] + (f"\n\n{r['input']}" if r.get("input") else "")
+            table.add_row(escape(prompt), escape(r["output"]), escape(r["model_response"] or "(nothing)"))
+        self.console.print(table)
