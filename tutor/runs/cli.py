@@ -275,12 +275,15 @@ def judge(
 
 @run_app.command()
 def mmlu(
-    data: str = typer.Option("builtin", "--data", help="builtin (42 questions that ship with tutor) or a JSON file "
-                             "of {question, choices: {A, B, C, D}, answer, subject}."),
+    data: str = typer.Option("builtin", "--data", help="builtin (42 questions that ship with tutor), mmlu (the "
+                             "public test set: 14,042 questions in 57 subjects, downloaded once, verified) or a "
+                             "JSON file of {question, choices: {A, B, C, D}, answer, subject}."),
     subjects: Optional[str] = typer.Option(None, "--subjects", help="Only these subjects, comma-separated."),
     model: Optional[str] = typer.Option(None, "--model", help="A checkpoint.pt or its run folder (default: the "
-                                        "workspace's latest run)."),
-    shots: int = typer.Option(0, "--shots", help="Solved examples of the same subject before each question (0-5)."),
+                                        "workspace's latest run), or gpt2-small | gpt2-medium | gpt2-large | "
+                                        "gpt2-xl (OpenAI's weights)."),
+    shots: int = typer.Option(0, "--shots", help="Solved examples of the same subject before each question (0-5; "
+                              "for mmlu, its dev examples)."),
     device: str = DeviceOpt,
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default .tutor/runs/mmlu-<time>)."),
     reference: bool = ReferenceOpt,
@@ -297,7 +300,13 @@ def mmlu(
     picked = tuple(s.strip() for s in (subjects or "").split(",") if s.strip())
     cfg = MmluConfig(data=data, subjects=picked, model=model, shots=shots, device=device, out=out, workspace=ws,
                      use_reference=reference)
-    _run(run_mmlu, cfg, MmluConsole(console), events)
+    if events:
+        _run(run_mmlu, cfg, MmluConsole(console), events)
+    else:
+        from tutor.data.download import rich_progress
+
+        with rich_progress("Downloading", console=err) as progress:
+            _run(run_mmlu, cfg, MmluConsole(console), False, download_progress=progress)
 
 
 @run_app.command()
@@ -379,7 +388,7 @@ def classify(
 
 
 def download(
-    name: str = typer.Argument(..., metavar="NAME", help="What to fetch: verdict, sms-spam, gpt2-small, "
+    name: str = typer.Argument(..., metavar="NAME", help="What to fetch: verdict, sms-spam, book, mmlu, gpt2-small, "
                                 "gpt2-medium, "
                                 "gpt2-large or gpt2-xl (OpenAI's weights)."),
     from_file: Optional[Path] = typer.Option(None, "--from", help="Import a file you downloaded yourself "
@@ -392,8 +401,11 @@ def download(
     if name == "sms-spam":
         _download_sms_spam(from_file)
         return
+    if name == "mmlu":
+        _download_mmlu(from_file)
+        return
     if name not in REMOTE_FILES:
-        _usage(f"unknown name {name!r}; choose one of: {', '.join(REMOTE_FILES)}.")
+        _usage(f"unknown name {name!r}; choose one of: {', '.join([*REMOTE_FILES, 'sms-spam', 'mmlu'])}.")
     try:
         if from_file is not None:
             path = import_file(name, from_file)
@@ -426,6 +438,24 @@ def _download_sms_spam(from_file: Optional[Path]) -> None:
         err.print(f"[bold red]Error:[/] {escape(str(e))}", soft_wrap=True)  # unwrapped: URLs and paths stay copyable
         raise typer.Exit(1)
     console.print(f"[green]Verified[/] {escape(str(path))} (5,574 messages: 4,827 ham, 747 spam)")
+
+
+def _download_mmlu(from_file: Optional[Path]) -> None:
+    """MMLU: data.tar downloaded (or a hand-downloaded tar / its folder), verified by content, cached."""
+    from tutor.data import mmlu as mmlu_data
+    from tutor.data.datasets import DataError
+    from tutor.data.download import rich_progress
+
+    try:
+        if from_file is not None:
+            path = mmlu_data.import_source(from_file)
+        else:
+            with rich_progress(f"Downloading {mmlu_data.TAR_NAME}", console=err) as progress:
+                path = mmlu_data.fetch(progress=progress)
+    except DataError as e:
+        err.print(f"[bold red]Error:[/] {escape(str(e))}", soft_wrap=True)  # unwrapped: URLs and paths stay copyable
+        raise typer.Exit(1)
+    console.print(f"[green]Verified[/] {escape(str(path))} (14,042 test questions in 57 subjects)")
 
 
 @run_app.command("eval")
