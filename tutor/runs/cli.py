@@ -323,7 +323,8 @@ def classify(
                                             "pretrained weights) | last-two-blocks | all (the default from scratch)."),
     token: Optional[str] = typer.Option(None, "--token", help="last (default) | first: which position's output "
                                         "classifies the message."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Messages per optimizer step (default 8)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Messages per optimizer step (default 32 "
+                                            "from scratch, 8 when fine-tuning)."),
     lr: Optional[float] = typer.Option(None, "--lr", help="AdamW learning rate."),
     max_length: Optional[int] = typer.Option(None, "--max-length", help="Pad/cut messages to this many tokens "
                                              "(default: the longest training message, at most the context)."),
