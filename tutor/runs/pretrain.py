@@ -555,7 +555,7 @@ def pretrain(cfg: PretrainConfig, emit: Emit = lambda e: None, *, stop: Optional
             pieces=[{"exercise": ex, "name": name, "yours": ex in learner} for ex, name in PIECES],
             loop=("tutor's own training loop (it adds progress, checkpoints and resume) in place of "
                   "train_model_simple; it calls create_dataloader_v1, GPTModel, calc_loss_batch, evaluate_model "
-                  "and generate from the assembled modules"),
+                  "and generate from the assembled modules") if not settings.stream else streaming.LOOP,
             config=settings.config, model=settings.model, parameters=n_params, data=settings.data,
             data_label=source.label, tokens=data.n_tokens,
             characters=len(source.text) if data.characters is None else data.characters,

@@ -28,6 +28,11 @@ from tutor.runs.events import Emit, event
 from tutor.runs.pretrain import Data, Settings, TrainingLoop
 
 
+LOOP = ("tutor's own training loop (it adds progress, checkpoints, resume, gradient accumulation and DDP) in "
+        "place of train_model_simple; windows come from the token file, and it calls GPTModel, calc_loss_batch, "
+        "evaluate_model and generate from the assembled modules")
+
+
 def choose_source(cfg, settings: Settings, saved: Optional[dict], download_progress=None):
     """The run's text and whether it streams from a token file; for a streaming run, its global batch.
 
