@@ -73,8 +73,20 @@ def _child(step: str, file: str, threads: int) -> dict:
         result.update(windows=len(windows), batch_shape=list(x.shape))
     c1 = os.times()
     result.update(wall_s=time.perf_counter() - t0, cpu_s=(c1.user - c0.user) + (c1.system - c0.system),
-                  peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+                  peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, **_rss_now())
     return result
+
+
+def _rss_now() -> dict:
+    """Resident memory now, split (on Linux) into the process's own (anonymous) memory and pages of mapped
+    files: memmapped tokens count as file pages, which the OS can drop at any time."""
+    try:
+        lines = Path("/proc/self/status").read_text().splitlines()
+    except OSError:
+        return {}
+    fields = dict(line.split(":", 1) for line in lines if ":" in line)
+    return {key: int(fields[name].split()[0]) / 1024 for key, name in
+            (("anon_mb", "RssAnon"), ("file_mb", "RssFile")) if name in fields}
 
 
 def main() -> None:
@@ -93,7 +105,7 @@ def main() -> None:
         t = time.perf_counter()
         size = make_text(file, args.size_mb)
         print(f"text: {size / 1e6:,.0f} MB ({size / 2**20:,.0f} MiB) written in {time.perf_counter() - t:.1f} s; "
-              f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}")
+              f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}", flush=True)
         for step in ("tokenize", "reuse", "windows"):
             out = subprocess.run([sys.executable, __file__, "--threads", str(args.threads), "--child", step,
                                   str(file)], capture_output=True, text=True, env=env, check=True)
@@ -104,8 +116,10 @@ def main() -> None:
                          f"second, {r['tokens'] / r['wall_s']:,.0f} tokens/s, {r['tokens']:,} tokens")
             elif step == "windows":
                 extra = f"  {r['windows']:,} windows, batches of {r['batch_shape']}"
-            print(f"{step:9s} wall {r['wall_s']:7.1f} s  cpu {r['cpu_s']:7.1f} s  peak RSS {r['peak_rss_mb']:7.0f} MB"
-                  + extra)
+            split = (f" (now {r['anon_mb']:.0f} MB own + {r['file_mb']:.0f} MB mapped file pages)"
+                     if "anon_mb" in r else "")
+            print(f"{step:9s} wall {r['wall_s']:7.1f} s  cpu {r['cpu_s']:7.1f} s  peak RSS {r['peak_rss_mb']:5.0f} MB"
+                  + split + extra, flush=True)
         print(f"load average now {os.getloadavg()[0]:.1f}")
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -58,6 +58,12 @@ def test_a_streaming_run_says_so_and_accumulates(single):
     assert sorted(got) == list(range(STEPS + 1))
     assert got[STEPS][2] == STEPS * 2 * BATCH * 64  # tokens seen: the whole global batch, context 64
     assert got[STEPS][0] < got[0][0]  # it learns
+    import json
+
+    from tutor.data.datasets import builtin_text
+
+    data = json.loads((out / "metrics.json").read_text())["data"]
+    assert data["characters"] == len(builtin_text()) and data["tokens"] == note["tokens"]
 
 
 def test_two_gloo_processes_match_one_and_resume_in_one_process(single, tmp_path):
@@ -84,6 +90,7 @@ def test_two_gloo_processes_match_one_and_resume_in_one_process(single, tmp_path
     rec = Recorder()  # the DDP checkpoint (2 processes) continues in one process, accumulating 2 slices
     pretrain(PretrainConfig(resume=out, max_steps=STEPS, device="cpu", use_reference=True), rec)
     assert not next(e for e in rec.events if e["event"] == "start")["warnings"]
+    assert next(e for e in rec.events if e["event"] == "streaming")["reused"]  # `single` tokenized this text
     assert evals(rec.events)[STEPS] == pytest.approx(expected[STEPS], abs=2e-4)
     assert_same_weights(params(out), params(single_out))
 
@@ -120,3 +127,19 @@ def test_a_global_batch_must_split_into_the_processes_batches(tmp_path):
     with pytest.raises(RunError, match="must be a multiple of --batch-size"):
         pretrain(PretrainConfig(**COMMON, global_batch=3, out=tmp_path / "x"))
     assert not (tmp_path / "x").exists()
+
+
+def test_the_console_shows_tokenizing_and_says_the_run_streams():
+    import io
+
+    from rich.console import Console
+
+    from tutor.runs.render import PretrainConsole
+
+    buffer = io.StringIO()
+    show = PretrainConsole(Console(file=buffer, width=200, force_terminal=False))
+    for done in (0, 500, 1000):
+        show({"event": "tokenize", "done_bytes": done, "total_bytes": 1000})
+    show({"event": "streaming", "message": "The run streams windows from the token file [x].bin"})
+    assert "Note: The run streams windows from the token file [x].bin" in buffer.getvalue()  # markup escaped
+    assert show.progress is None  # the tokenizing bar is gone before the run's own starts
