@@ -205,13 +205,13 @@ def token_file(files: Sequence[Path | str], *, progress: Optional[Progress] = No
     """The cached token file of `files` (joined with `SEPARATOR`), tokenizing them first if need be.
 
     Pieces of about a MiB are encoded by `threads` threads at once (tiktoken's encoder releases the GIL) and
-    written in order to a temporary file, which replaces the cache entry only when complete; the metadata that
+    written in order to a temporary file (a text with no space or newline to cut at is encoded whole), which replaces the cache entry only when complete; the metadata that
     makes it trusted is written after it. `<|endoftext|>` in the text is the end-of-text token, as in the
     learner's `GPTDatasetV1`.
 
     Args:
         progress: called with (bytes tokenized, bytes in all) as the work goes on.
-        encoding: a tiktoken encoding (default: GPT-2's, offline).
+        encoding: GPT-2's tiktoken encoding, if the caller has it already (default: loaded offline).
         threads: encoding threads (default: the CPU count, at most 8).
 
     Raises:
@@ -230,8 +230,8 @@ def token_file(files: Sequence[Path | str], *, progress: Optional[Progress] = No
         from tutor.data.bpe import gpt2_encoding
 
         encoding = gpt2_encoding()
-    if encoding.n_vocab > 2**16:
-        raise DataError(f"The {encoding.name} vocabulary ({encoding.n_vocab} tokens) does not fit in uint16.")
+    if encoding.name != TOKENIZER:  # the cache key names GPT-2's BPE
+        raise ValueError(f"token files hold {TOKENIZER} tokens, not {encoding.name} ones")
     threads = threads or min(8, os.cpu_count() or 1)
     total = sum(f.stat().st_size for f in files)
     folder = tokens_dir()
@@ -243,7 +243,9 @@ def token_file(files: Sequence[Path | str], *, progress: Optional[Progress] = No
     t0 = time.perf_counter()
 
     def encode(text: str):
-        return encoding.encode_to_numpy(text, allowed_special=allowed).astype(np.uint16)
+        if hasattr(encoding, "encode_to_numpy"):  # tiktoken ≥ 0.8: no Python list in between
+            return encoding.encode_to_numpy(text, allowed_special=allowed).astype(np.uint16)
+        return np.array(encoding.encode(text, allowed_special=allowed), dtype=np.uint16)
 
     try:
         with open(tmp, "wb") as out, ThreadPoolExecutor(threads) as pool:
