@@ -205,8 +205,8 @@ def token_file(files: Sequence[Path | str], *, progress: Optional[Progress] = No
     """The cached token file of `files` (joined with `SEPARATOR`), tokenizing them first if need be.
 
     Pieces of about a MiB are encoded by `threads` threads at once (tiktoken's encoder releases the GIL) and
-    written in order to a temporary file (a text with no space or newline to cut at is encoded whole), which replaces the cache entry only when complete; the metadata that
-    makes it trusted is written after it. `<|endoftext|>` in the text is the end-of-text token, as in the
+    written in order to a temporary file, which replaces the cache entry only when complete; the metadata that
+    makes it trusted is written after it. (A text with no space or newline to cut at is encoded whole.) `<|endoftext|>` in the text is the end-of-text token, as in the
     learner's `GPTDatasetV1`.
 
     Args:
