@@ -206,8 +206,8 @@ def token_file(files: Sequence[Path | str], *, progress: Optional[Progress] = No
 
     Pieces of about a MiB are encoded by `threads` threads at once (tiktoken's encoder releases the GIL) and
     written in order to a temporary file, which replaces the cache entry only when complete; the metadata that
-    makes it trusted is written after it. (A text with no space or newline to cut at is encoded whole.) `<|endoftext|>` in the text is the end-of-text token, as in the
-    learner's `GPTDatasetV1`.
+    makes it trusted is written after it. (A text with no space or newline to cut at is encoded whole.)
+    `<|endoftext|>` in the text is the end-of-text token, as in the learner's `GPTDatasetV1`.
 
     Args:
         progress: called with (bytes tokenized, bytes in all) as the work goes on.
