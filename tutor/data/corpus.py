@@ -236,7 +236,7 @@ def token_file(files: Sequence[Path | str], *, progress: Optional[Progress] = No
     total = sum(f.stat().st_size for f in files)
     folder = tokens_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{key}.{os.getpid()}.tmp"
+    tmp = folder / f".{key}.{_writer()}.tmp"
     allowed = {SEPARATOR}
     eot = np.array([encoding.eot_token], dtype=np.uint16)
     n_tokens = n_chars = 0
@@ -276,11 +276,18 @@ def token_file(files: Sequence[Path | str], *, progress: Optional[Progress] = No
         tmp.unlink(missing_ok=True)
     meta = {"key": key, "format": FORMAT, "tokenizer": encoding.name, "n_tokens": n_tokens, "n_chars": n_chars,
             "n_bytes": total, "files": [str(f) for f in files]}
-    meta_tmp = folder / f".{key}.json.{os.getpid()}.tmp"
+    meta_tmp = folder / f".{key}.json.{_writer()}.tmp"
     meta_tmp.write_text(json.dumps(meta, indent=1))
     os.replace(meta_tmp, folder / f"{key}.json")
     return TokenFile(folder / f"{key}.bin", key, n_tokens, n_chars, total, reused=False,
                      seconds=time.perf_counter() - t0)
+
+
+def _writer() -> str:
+    """This process, among all that may share the cache (machines of a multi-node run on a shared disk)."""
+    import socket
+
+    return f"{socket.gethostname()}.{os.getpid()}"
 
 
 # -- windows --------------------------------------------------------------------------------------------------------
