@@ -91,7 +91,8 @@ def _last_assembly():
 @run_app.command()
 def pretrain(
     data: Optional[str] = typer.Option(None, "--data", help="builtin (stories that ship with tutor; the default), "
-                                       "verdict (downloaded once, verified), or the path of a UTF-8 text file."),
+                                       "verdict (downloaded once, verified), or the path of a UTF-8 text file or of a "
+                                       "folder of .txt files (any size)."),
     config: Optional[str] = typer.Option(None, "--config", help="Model size: tiny (default) | small | gpt2-124M."),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Passes over the training text."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Windows per optimizer step."),
@@ -113,6 +114,14 @@ def pretrain(
     init: Optional[str] = typer.Option(None, "--init", help="Start from these weights: gpt2-small | gpt2-medium | "
                                        "gpt2-large | gpt2-xl | a checkpoint | a .safetensors file | scratch "
                                        "(default). The model's size comes from the weights."),
+    stream: Optional[bool] = typer.Option(None, "--stream/--no-stream", help="Read training windows from a token "
+                                          "file cached once (default: for texts over 8 MiB and folders of .txt "
+                                          "files over that); --no-stream keeps your create_dataloader_v1."),
+    global_batch: Optional[int] = typer.Option(None, "--global-batch", help="Windows per optimizer step over all "
+                                               "processes, a multiple of --batch-size × processes: the rest is "
+                                               "gradient accumulation (implies --stream)."),
+    ddp: bool = typer.Option(False, "--ddp", help="One process of a DistributedDataParallel run: start it with "
+                             "torchrun --nproc_per_node=N -m tutor run pretrain --ddp … (implies --stream)."),
     reference: bool = ReferenceOpt,
     events: bool = EventsOpt,
     workspace: Optional[Path] = WorkspaceOpt,
@@ -135,7 +144,7 @@ def pretrain(
                          eval_iter=eval_iter, max_steps=max_steps, seed=seed, sample_prompt=sample_prompt,
                          sample_tokens=sample_tokens,
                          device=device, out=out, resume=resume, workspace=ws, use_reference=reference,
-                         compile=compile_model, init=init)
+                         compile=compile_model, init=init, stream=stream, global_batch=global_batch, ddp=ddp)
     if events:
         result = _run(run_pretrain, cfg, None, True)
     else:

@@ -15,6 +15,9 @@ A run reports through `emit(event_dict)`; each dict has an `"event"` key. The ke
     done        out, checkpoint, metrics  (metrics: path of metrics.json; generate: text; instruct:
                 responses, the path of responses.json or null when stopped)
     error       message
+    tokenize    done_bytes, total_bytes   (pretrain: a large corpus is tokenized once, before `start`)
+    streaming   message, path, tokens, global_batch, grad_accum, world_size  (pretrain: the windows come
+                from the cached token file, not the learner's create_dataloader_v1)
 
 No torch and no UI here.
 """

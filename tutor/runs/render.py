@@ -46,7 +46,17 @@ class PretrainConsole:
 
     def __call__(self, ev: dict) -> None:
         kind = ev["event"]
-        if kind == "start":
+        if kind == "tokenize":  # a large corpus is tokenized once, before the run starts
+            if self.progress is None:
+                self.progress = Progress(TextColumn("Tokenizing"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                                         TimeElapsedColumn(), console=self.console, transient=True)
+                self.task = self.progress.add_task("tokenize", total=ev["total_bytes"] or 1)
+                self.progress.start()
+            self.progress.update(self.task, completed=ev["done_bytes"])
+        elif kind == "streaming":
+            self._stop()
+            self.console.print(f"[yellow]Note:[/] {escape(ev['message'])}")
+        elif kind == "start":
             c = self.console
             resumed = f", resuming at step {ev['start_step']}" if ev.get("resumed_from") else ""
             c.print(f"[bold]{self.verb}[/] {escape(ev['config'])} ({ev['parameters'] / 1e6:.1f}M parameters) on "
