@@ -53,6 +53,8 @@ class PretrainConsole:
                     f"{escape(ev['data_label'])}: {ev['tokens']:,} tokens, {ev['steps_per_epoch']} steps per epoch, "
                     f"{ev['total_steps']} steps in all, on {ev['device']}{resumed}.")
             c.print(escape(ev["assembly"]))
+            if ev.get("schedule"):
+                c.print(escape(ev["schedule"]))
             c.print(f"[dim]{escape(ev['loop'])}.[/]")
             for w in ev.get("warnings", []):
                 c.print(f"[yellow]Note:[/] {escape(w)}")
