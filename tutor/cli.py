@@ -413,6 +413,11 @@ app.command("download")(_download)
 app.command("export")(_export)
 app.command("import")(_import)
 
+from tutor.runs.compare_cli import compare as _compare, runs as _runs  # noqa: E402  (light: no torch)
+
+app.command("runs")(_runs)
+app.command("compare")(_compare)
+
 
 def main() -> None:
     app()
