@@ -56,7 +56,7 @@ def runs(workspace: Optional[Path] = WorkspaceOpt) -> None:
                          ("Result", {"justify": "right"}), ("Status", {})):
             table.add_column(name, **kw)
         for r in scan.runs:
-            settings = "  ".join(f"{k}={format_value(r.settings.get(k))}" for k in differ.get(r.name, []))
+            settings = "\n".join(f"{k}={format_value(r.settings.get(k))}" for k in differ.get(r.name, []))
             status = _status(r.status) + (f"\n[dim]{escape(r.note)}[/]" if r.note else "")
             table.add_row(escape(r.name), escape(r.kind), _date(r.started), escape(settings),
                           escape(r.headline_text()), status)

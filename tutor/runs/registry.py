@@ -227,8 +227,7 @@ def read_run(folder: Path, runs_dir: Optional[Path] = None) -> tuple[list[RunRec
         records.append(RunRecord(
             folder.name, folder, kind, _started(folder, [folder / "checkpoint.pt"]),
             FINISHED if imported else INCOMPLETE,
-            note="" if imported else "no metrics yet: still running, or it stopped without finishing "
-                                     "(--resume continues it)"))
+            note="" if imported else "no metrics.json yet: running, or stopped early (--resume continues it)"))
     if records:
         return records, "; ".join(f"{folder.name}: {p}" for p in problems) or None
     if problems:
@@ -299,11 +298,12 @@ def _same(a, b) -> bool:
 
 def differing_settings(runs: list[RunRecord]) -> dict[str, list[str]]:
     """For each run name, the setting keys that differ from another run of the same kind (or, for the only run of
-    its kind, its kind's key settings)."""
+    its kind, its kind's key settings); none for a run that has no settings yet."""
     by_kind: dict[str, list[RunRecord]] = {}
+    out: dict[str, list[str]] = {r.name: [] for r in runs}
     for r in runs:
-        by_kind.setdefault(r.kind, []).append(r)
-    out: dict[str, list[str]] = {}
+        if r.settings:  # a run that wrote no settings yet (checkpoint only) differs in nothing we know
+            by_kind.setdefault(r.kind, []).append(r)
     for kind, group in by_kind.items():
         keys = sorted({k for r in group for k in r.settings} - IGNORED)
         if len(group) == 1:
