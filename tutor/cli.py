@@ -112,7 +112,7 @@ def main_callback(
     workspace: Optional[Path] = WorkspaceOpt,
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
 ) -> None:
-    """Without a command: open the app (Learn, Grade, Train, Playground)."""
+    """Without a command: open the app (Learn, Grade, Train, Playground, Runs)."""
     from tutor.workspace import WorkspaceError, find_workspace
 
     global _global_workspace
