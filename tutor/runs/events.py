@@ -16,6 +16,9 @@ A run reports through `emit(event_dict)`; each dict has an `"event"` key. The ke
                 responses, the path of responses.json or null when stopped)
     error       message
 
+Optional fields the TUI may show: pretrain's `start` has `schedule` (a sentence on --warmup/--min-lr/--clip,
+or null) and its `eval` (instruct's too) has `lr`, the learning rate of the last step.
+
 No torch and no UI here.
 """
 

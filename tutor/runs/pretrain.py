@@ -351,7 +351,7 @@ class TrainingLoop:
         lrs.append(self.schedule.lr_at(max(st.step - 1, 0)) if self.schedule is not None else s.lr)
         self.emit(event("eval", step=st.step, train_loss=train_loss, val_loss=val_loss, tokens_seen=st.tokens_seen,
                         epoch=min(st.step // self.data.steps_per_epoch + 1, s.epochs),
-                        epochs_seen=st.step / self.data.steps_per_epoch))
+                        epochs_seen=st.step / self.data.steps_per_epoch, lr=lrs[-1]))
 
     def sample(self) -> None:
         import torch

@@ -88,8 +88,10 @@ class Schedule:
         if self.scheduled:
             whose = ("your learning_rate" if self.yours else "the reference learning_rate"
                      + (" (filled in: schedules does not pass yet)" if self.filled_in else ""))
-            parts.append(f"Learning rate from {whose}: warm-up over {self.warmup} steps from {self.min_lr:.2g} to "
-                         f"{self.peak_lr:.2g}, then cosine decay to {self.min_lr:.2g} at step {self.total_steps}")
+            warmup = (f"warm-up over {self.warmup} steps from {self.min_lr:.2g} to {self.peak_lr:.2g}, then "
+                      if self.warmup else f"no warm-up, {self.peak_lr:.2g} at first, then ")
+            parts.append(f"Learning rate from {whose}: {warmup}cosine decay to {self.min_lr:.2g} at step "
+                         f"{self.total_steps}")
         if self.clip is not None:
             parts.append(f"gradient norm clipped to {self.clip:g} before every optimizer step")
         if not parts:
