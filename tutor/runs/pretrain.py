@@ -348,7 +348,8 @@ class TrainingLoop:
             st.history.setdefault(key, []).append(value)
         lrs = st.history.setdefault("lr", [])  # the lr of the last step taken (of the first one, at step 0)
         lrs[:0] = [s.lr] * (len(st.history["step"]) - 1 - len(lrs))  # a checkpoint from before lr was recorded
-        lrs.append(self.schedule.lr_at(max(st.step - 1, 0)) if self.schedule is not None else s.lr)
+        lrs.append(self.schedule.lr_at(0) if st.step == 0 and self.schedule is not None
+                   else float(self.optimizer.param_groups[0]["lr"]))
         self.emit(event("eval", step=st.step, train_loss=train_loss, val_loss=val_loss, tokens_seen=st.tokens_seen,
                         epoch=min(st.step // self.data.steps_per_epoch + 1, s.epochs),
                         epochs_seen=st.step / self.data.steps_per_epoch, lr=lrs[-1]))
