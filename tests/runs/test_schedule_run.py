@@ -172,3 +172,25 @@ def test_a_stopped_and_resumed_schedule_repeats_the_uninterrupted_run(schedule_r
     for a, b in zip(got, want):
         assert (a["lr"], a["train_loss"], a["val_loss"]) == pytest.approx(
             (b["lr"], b["train_loss"], b["val_loss"]), rel=1e-5, abs=1e-6), f"step {a['step']}: {a} vs {b}"
+
+
+def test_the_loss_plot_gets_a_learning_rate_axis_only_when_the_rate_changes(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    from tutor.runs import plot
+
+    axes_made = []
+    real_savefig = Figure.savefig
+
+    def savefig(fig, *args, **kwargs):
+        axes_made.append([ax.get_ylabel() for ax in fig.axes])
+        return real_savefig(fig, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", savefig)
+    common = ([0.0, 0.5, 1.0], [0, 100, 200], [3.0, 2.0, 1.5], [3.1, 2.2, 1.9])
+    plot.plot_losses(tmp_path / "a.png", *common, lrs=[4e-4, 4e-3, 1e-3])
+    plot.plot_losses(tmp_path / "b.png", *common, lrs=[4e-3, 4e-3, 4e-3])
+    plot.plot_losses(tmp_path / "c.png", *common)
+    assert "Learning rate" in axes_made[0], axes_made
+    assert all("Learning rate" not in labels for labels in axes_made[1:]), axes_made
+    assert (tmp_path / "a.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
