@@ -101,6 +101,7 @@ def make_runs(runs_dir: Path) -> dict[str, Path]:
     running.mkdir(parents=True)
     (running / "checkpoint.pt").write_bytes(b"not read: listing runs never loads torch")
     made["running"] = running
+    (runs_dir / "mmlu-20261201-180000").mkdir()  # an mmlu run writes mmlu.json only when it is done
     (runs_dir / "notes").mkdir()  # a folder of the learner's own
     (runs_dir / "notes" / "ideas.txt").write_text("try a larger lr")
     _write(runs_dir / "broken-20261201-170000" / "metrics.json", {"run": "pretrain"}).write_text('{"run": "pre')

@@ -25,12 +25,13 @@ def test_scan_reads_every_kind_newest_first_and_skips_what_is_not_a_run(workspac
     by_name = {r.name: r for r in scan.runs}
     judge = "instruct-gpt2-medium-20261201-140000/responses.judge-llama3"
     assert [r.name for r in scan.runs][1:] == [  # the judge summary was written just now: newest
-        "pretrain-small-20261201-160000", "mmlu-20261201-150000", "instruct-gpt2-medium-20261201-140000",
+        "mmlu-20261201-180000", "pretrain-small-20261201-160000", "mmlu-20261201-150000", "instruct-gpt2-medium-20261201-140000",
         "classify-gpt2-small-20261201-130000", "pretrain-tiny-20261201-120000", "pretrain-tiny-20261201-110000",
         "pretrain-tiny-20261201-100000"]
     assert scan.runs[0].name == judge
     assert {r.name: (r.kind, r.status) for r in scan.runs} == {
         judge: ("judge", "finished"),
+        "mmlu-20261201-180000": ("mmlu", "incomplete"),
         "pretrain-small-20261201-160000": ("pretrain", "incomplete"),
         "mmlu-20261201-150000": ("mmlu", "finished"),
         "instruct-gpt2-medium-20261201-140000": ("instruct", "finished"),
@@ -96,8 +97,8 @@ def test_compare_resolves_names_and_marks_what_differs(workspace):
 def test_tutor_compare_prints_the_table_and_writes_one_plot(workspace, tmp_path):
     ws, _ = workspace
     out = tmp_path / "cmp.png"
-    r = invoke("compare", "pretrain-tiny-20261201-100000", "pretrain-tiny-20261201-110000", "classify", "mmlu",
-               "--out", str(out), ws=ws.root, width=250)
+    r = invoke("compare", "pretrain-tiny-20261201-100000", "pretrain-tiny-20261201-110000", "classify",
+               "mmlu-20261201-15", "--out", str(out), ws=ws.root, width=250)
     assert r.exit_code == 0, r.output
     assert "Comparing pretrain-tiny-20261201-100000, pretrain-tiny-20261201-110000" in r.output
     assert "test_accuracy" in r.output and "90.0%" in r.output
@@ -105,7 +106,8 @@ def test_tutor_compare_prints_the_table_and_writes_one_plot(workspace, tmp_path)
     assert "accuracy against examples seen for classify (1 run;" in r.output
     assert "Not plotted (no curve): mmlu-20261201-150000 (mmlu)" in r.output
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    panels, left_out = plotted([resolve_run(n, ws.runs_dir) for n in ("pretrain-small", "mmlu")])
-    assert panels == {} and len(left_out) == 2  # a run with no metrics yet has no curve either
+    panels, left_out = plotted([resolve_run(n, ws.runs_dir) for n in ("pretrain-small", "mmlu-20261201-18")])
+    assert panels == {} and len(left_out) == 2  # runs with no metrics yet have no curve either
+    assert left_out[1].status == "incomplete" and "nothing written yet" in left_out[1].note
     r = invoke("compare", "nope", ws=ws.root)
     assert r.exit_code == 2 and "No run 'nope'" in r.output and "Traceback" not in r.output

@@ -23,8 +23,8 @@ def test_runs_mode_lists_selects_compares_and_plots(workspace, monkeypatch, tmp_
             screen = app.screen
             assert isinstance(screen, RunsScreen)
             table = screen.query_one("#runs-table", DataTable)
-            await wait_until(pilot, lambda: table.row_count == 8, what="the eight runs")
-            assert "8 runs in" in text_of(screen.query_one("#runs-title"))
+            await wait_until(pilot, lambda: table.row_count == 9, what="the nine runs")
+            assert "9 runs in" in text_of(screen.query_one("#runs-title"))
             assert "notes: not a run" in text_of(screen.query_one("#runs-skipped"))
             assert not screen.query_one("#compare-table").display
 

@@ -232,6 +232,10 @@ def read_run(folder: Path, runs_dir: Optional[Path] = None) -> tuple[list[RunRec
         return records, "; ".join(f"{folder.name}: {p}" for p in problems) or None
     if problems:
         return [], f"{folder.name}: " + "; ".join(problems)
+    kind = folder.name.split("-", 1)[0]
+    if kind in KINDS and _STAMP.search(folder.name):  # a run's own folder with nothing in it yet
+        return [RunRecord(folder.name, folder, kind, _started(folder, []), INCOMPLETE,
+                          note="nothing written yet: running, or it failed before its first checkpoint")], None
     return [], f"{folder.name}: not a run (no metrics.json, mmlu.json or checkpoint.pt)"
 
 
