@@ -111,6 +111,12 @@ def pretrain(
     sample_tokens: Optional[int] = typer.Option(None, "--sample-tokens",
                                                 help="Tokens per sample at each evaluation (default 30; 0: none)."),
     compile_model: bool = typer.Option(False, "--compile", help="torch.compile the model (useful on CUDA)."),
+    warmup: Optional[int] = typer.Option(None, "--warmup", help="Warm up the learning rate over N steps, then "
+                                         "decay it by a cosine (your learning_rate, from schedules)."),
+    min_lr: Optional[float] = typer.Option(None, "--min-lr", help="The schedule's floor: warm-up starts there and "
+                                           "the cosine ends there (default: --lr / 10)."),
+    clip: Optional[float] = typer.Option(None, "--clip", help="Clip the gradient norm to this before every "
+                                         "optimizer step."),
     init: Optional[str] = typer.Option(None, "--init", help="Start from these weights: gpt2-small | gpt2-medium | "
                                        "gpt2-large | gpt2-xl | a checkpoint | a .safetensors file | scratch "
                                        "(default). The model's size comes from the weights."),
@@ -144,7 +150,8 @@ def pretrain(
                          eval_iter=eval_iter, max_steps=max_steps, seed=seed, sample_prompt=sample_prompt,
                          sample_tokens=sample_tokens,
                          device=device, out=out, resume=resume, workspace=ws, use_reference=reference,
-                         compile=compile_model, init=init, stream=stream, global_batch=global_batch, ddp=ddp)
+                         compile=compile_model, init=init, stream=stream, global_batch=global_batch, ddp=ddp,
+                         warmup=warmup, min_lr=min_lr, clip=clip)
     if events:
         result = _run(run_pretrain, cfg, None, True)
     else:

@@ -19,6 +19,9 @@ A run reports through `emit(event_dict)`; each dict has an `"event"` key. The ke
     streaming   message, path, tokens, global_batch, grad_accum, world_size  (pretrain: the windows come
                 from the cached token file, not the learner's create_dataloader_v1)
 
+Optional fields the TUI may show: pretrain's `start` has `schedule` (a sentence on --warmup/--min-lr/--clip,
+or null) and its `eval` (instruct's too) has `lr`, the learning rate of the last step.
+
 No torch and no UI here.
 """
 

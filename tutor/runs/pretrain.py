@@ -32,6 +32,7 @@ from tutor.runs.common import (ProgressMeter, RunError, TrainState, autocast, de
                                stop_on_sigint, write_json)
 from tutor.runs.configs import PRESETS, preset
 from tutor.runs.events import Emit, event
+from tutor.runs.schedule import Schedule, build_schedule, check_options, default_min_lr, schedule_warnings
 
 TRAIN_RATIO = 0.9  # the first 90% of the text trains, the rest validates (as in the course)
 DEFAULT_SEED = 123
@@ -41,6 +42,7 @@ PIECES = (  # (exercise id, name): what the run takes from the assembled exercis
     ("dataloader", "create_dataloader_v1"), ("gpt_model", "GPTModel"), ("loss", "calc_loss_batch"),
     ("training", "evaluate_model"), ("decoding", "generate"),
 )
+SCHEDULE_PIECE = (("schedules", "learning_rate"),)  # with --warmup / --min-lr
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,9 @@ class PretrainConfig:
     stream: Optional[bool] = None  # read windows from a cached token file (None: when the text is large)
     global_batch: Optional[int] = None  # windows per optimizer step over all processes (implies stream)
     ddp: bool = False  # one rank of a torchrun job (tutor.runs.ddp)
+    warmup: Optional[int] = None  # --warmup/--min-lr: the learner's learning_rate schedule (tutor.runs.schedule)
+    min_lr: Optional[float] = None
+    clip: Optional[float] = None  # --clip: the largest gradient norm
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,9 @@ class Settings:
     init: Optional[str] = None  # what the run started from (`--init`), None for random weights
     stream: bool = False  # windows come from a token file (tutor.runs.streaming), not create_dataloader_v1
     global_batch: Optional[int] = None  # windows per optimizer step over all processes (streaming runs)
+    warmup: Optional[int] = None  # None: constant lr (no schedule); else with min_lr, see tutor.runs.schedule
+    min_lr: Optional[float] = None
+    clip: Optional[float] = None
 
 
 @dataclass(frozen=True)
@@ -142,7 +150,11 @@ def resolve_settings(cfg: PretrainConfig, saved: Optional[dict]) -> Settings:
         sample_tokens=pick("sample_tokens", 30),
         train_ratio=saved.get("train_ratio", TRAIN_RATIO),
         init=saved.get("init"),
+        warmup=pick("warmup", None), min_lr=pick("min_lr", None), clip=pick("clip", None),
     )
+    if s.warmup is not None or s.min_lr is not None:  # either flag turns the schedule on; the other defaults
+        s = replace(s, warmup=s.warmup if s.warmup is not None else 0,
+                    min_lr=s.min_lr if s.min_lr is not None else default_min_lr(s.lr))
     for key in ("epochs", "batch_size", "eval_freq", "eval_iter", "sample_tokens"):
         if getattr(s, key) < (0 if key == "sample_tokens" else 1):
             raise RunError(f"--{key.replace('_', '-')} must be positive (got {getattr(s, key)}).")
@@ -150,6 +162,7 @@ def resolve_settings(cfg: PretrainConfig, saved: Optional[dict]) -> Settings:
         raise RunError(f"--max-steps must be positive (got {s.max_steps}).")
     if not s.lr > 0:
         raise RunError(f"--lr must be positive (got {s.lr}).")
+    check_options(s.warmup, s.min_lr, s.clip, s.lr)
     return s
 
 
@@ -331,6 +344,7 @@ class TrainingLoop:
     checkpoint_path: Path
     emit: Emit
     saved_at: Optional[int] = None  # the step of the last checkpoint written (or loaded)
+    schedule: Optional[Schedule] = None  # --warmup/--min-lr/--clip (None: constant lr, no clipping)
 
     def evaluate(self) -> None:
         s, st = self.settings, self.state
@@ -341,9 +355,13 @@ class TrainingLoop:
         values = (st.step, st.step / self.data.steps_per_epoch, st.tokens_seen, train_loss, val_loss)
         for key, value in zip(HISTORY, values):
             st.history.setdefault(key, []).append(value)
+        lrs = st.history.setdefault("lr", [])  # the lr of the last step taken (of the first one, at step 0)
+        lrs[:0] = [s.lr] * (len(st.history["step"]) - 1 - len(lrs))  # a checkpoint from before lr was recorded
+        lrs.append(self.schedule.lr_at(0) if st.step == 0 and self.schedule is not None
+                   else float(self.optimizer.param_groups[0]["lr"]))
         self.emit(event("eval", step=st.step, train_loss=train_loss, val_loss=val_loss, tokens_seen=st.tokens_seen,
                         epoch=min(st.step // self.data.steps_per_epoch + 1, s.epochs),
-                        epochs_seen=st.step / self.data.steps_per_epoch))
+                        epochs_seen=st.step / self.data.steps_per_epoch, lr=lrs[-1]))
 
     def sample(self) -> None:
         import torch
@@ -371,6 +389,7 @@ class TrainingLoop:
             "settings": asdict(self.settings), **self.state.checkpoint_fields(), "rng": ckpt.rng_state(),
             "steps_per_epoch": self.data.steps_per_epoch, "data_sha256": self.data.sha256,
             "filled_in": list(self.assembly.filled_in), "learner": list(self.assembly.learner),
+            "total_steps": self.data.total_steps,
         })
         self.saved_at = self.state.step
         self.emit(event("checkpoint", path=str(self.checkpoint_path), step=self.state.step, reason=reason))
@@ -396,6 +415,8 @@ class TrainingLoop:
         t0 = time.perf_counter()
         self.optimizer.zero_grad(set_to_none=True)
         loss = self.backward(input_batch, target_batch)
+        if self.schedule is not None:  # the step's lr, and clipping: after backward(), before step() reads them
+            self.schedule.before_step(self.optimizer, self.model.parameters(), self.state.step)
         self.optimizer.step()
         batch_loss = float(loss.detach())
         self.state.train_time_s += time.perf_counter() - t0
@@ -466,7 +487,7 @@ def write_results(loop: TrainingLoop, out: Path, source: TextSource, n_params: i
 
         title = f"{settings.config} on {source.label}" + (" (stopped)" if interrupted else "")
         plot_losses(plot_path, history["epoch"], history["tokens_seen"], history["train_loss"],
-                    history["val_loss"], title)
+                    history["val_loss"], title, lrs=history.get("lr"))
     else:
         plot_path = None
     final_train = history["train_loss"][-1] if history.get("train_loss") else None
@@ -540,11 +561,13 @@ def pretrain(cfg: PretrainConfig, emit: Emit = lambda e: None, *, stop: Optional
         optimizer = build_optimizer(model, settings, device)
         state, warnings = (restore(saved, model, optimizer, settings, data, cfg.resume) if saved is not None
                            else (TrainState(history={key: [] for key in HISTORY}), []))
+        schedule = build_schedule(settings, data.total_steps, assembly, cfg.workspace, cfg.use_reference)
+        warnings += schedule_warnings(schedule, saved)
         model.train()
         train_model = torch.compile(model) if cfg.compile else model
         loop = (streaming.StreamingLoop if settings.stream else TrainingLoop)(
             settings, data, pieces, model, train_model, optimizer, tokenizer, device, state, assembly,
-            out / ckpt.FILENAME, emit, saved_at=state.step if saved is not None else None)
+            out / ckpt.FILENAME, emit, saved_at=state.step if saved is not None else None, schedule=schedule)
         if ddp.active():
             loop.ddp_model = ddp.wrap(train_model, device)
         n_params = sum(p.numel() for p in model.parameters())
@@ -552,7 +575,8 @@ def pretrain(cfg: PretrainConfig, emit: Emit = lambda e: None, *, stop: Optional
         emit(event(
             "start", run="pretrain", out=str(out), device=device, filled_in=list(assembly.filled_in),
             total_steps=data.total_steps, learner=list(assembly.learner), assembly=note,
-            pieces=[{"exercise": ex, "name": name, "yours": ex in learner} for ex, name in PIECES],
+            pieces=[{"exercise": ex, "name": name, "yours": ex in learner}
+                    for ex, name in PIECES + (SCHEDULE_PIECE if schedule and schedule.scheduled else ())],
             loop=("tutor's own training loop (it adds progress, checkpoints and resume) in place of "
                   "train_model_simple; it calls create_dataloader_v1, GPTModel, calc_loss_batch, evaluate_model "
                   "and generate from the assembled modules") if not settings.stream else streaming.LOOP,
@@ -563,6 +587,7 @@ def pretrain(cfg: PretrainConfig, emit: Emit = lambda e: None, *, stop: Optional
             lr=settings.lr, seed=settings.seed, start_step=state.step,
             init=initial.label if initial is not None else settings.init,
             resumed_from=str(cfg.resume) if cfg.resume else None, warnings=warnings,
+            schedule=schedule.describe() if schedule else None,
         ))
         meter = ProgressMeter(emit, data.total_steps)
         interrupted = loop.run(stop, meter, first_eval=saved is None)

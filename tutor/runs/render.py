@@ -63,6 +63,9 @@ class PretrainConsole:
                     f"{escape(ev['data_label'])}: {ev['tokens']:,} tokens, {ev['steps_per_epoch']} steps per epoch, "
                     f"{ev['total_steps']} steps in all, on {ev['device']}{resumed}.")
             c.print(escape(ev["assembly"]))
+            if ev.get("schedule"):
+                c.print(escape(ev["schedule"]))
+                self.show_lr = "Learning rate" in ev["schedule"]
             c.print(f"[dim]{escape(ev['loop'])}.[/]")
             for w in ev.get("warnings", []):
                 c.print(f"[yellow]Note:[/] {escape(w)}")
@@ -80,7 +83,8 @@ class PretrainConsole:
         elif kind == "eval":
             self._print(f"step {ev['step']:>6}  epoch {ev.get('epochs_seen', 0):5.2f}  "
                         f"train loss [bold]{_loss(ev['train_loss'])}[/]  val loss [bold]{_loss(ev['val_loss'])}[/]  "
-                        f"({ev['tokens_seen']:,} tokens seen)")
+                        f"({ev['tokens_seen']:,} tokens seen)"
+                        + (f"  lr {ev['lr']:.2e}" if getattr(self, "show_lr", False) and ev.get("lr") else ""))
         elif kind == "sample":
             self._print(f"  [dim]sample:[/] [italic]{escape(' '.join(ev['text'].split()))}[/]")
         elif kind == "checkpoint":
