@@ -126,6 +126,8 @@ def test_playground_streams_a_continuation(workspace, fake_launcher, monkeypatch
                              what="the generation")
             out = text_of(screen.query_one("#output"))
             assert out == "The keeper and the lighthouse keeper counted seven", out
+            status = text_of(screen.query_one("#gen-status"))
+            assert status == "Done. 6 tokens in 0.0 s · 200 tok/s", status  # the done event's count and speed
             await pilot.press("escape")  # leaves the prompt field: keys navigate again
             await pilot.press("1")
             await pilot.pause()
@@ -160,7 +162,7 @@ def test_real_runs_pretrain_stop_then_generate(real_workspace):
             playground = app.screen
             assert playground.query_one("#weights").value.endswith(".pt")
             playground.query_one("#max-tokens").value = "5"
-            await pilot.press("enter")
+            await pilot.press("enter", "enter")  # the first Enter goes into the prompt, the second generates
             await wait_until(pilot, lambda: playground.run is not None and not playground.running, timeout=60)
             assert playground.generated, text_of(playground.query_one("#gen-status"))
 
