@@ -42,8 +42,8 @@ MODES = (("continue", "continue text"), ("classify", "classify a message"), ("ch
 FIELDS = {"continue": "#prompt", "classify": "#message", "chat": "#instruction"}  # what Enter focuses
 HISTORY = 8  # classified messages kept on screen
 TURNS = 20  # chat turns kept on screen
-NO_MEMORY = ("Each turn is answered on its own: the course's model has no memory of earlier turns. The run "
-             "wraps your instruction in the Alpaca prompt with your format_input.")
+NO_MEMORY = ("Each turn stands alone: the course's model has no memory of earlier turns. The run builds the "
+             "Alpaca prompt with your format_input.")
 
 
 # -- the learner's runs (file names and metrics.json only) --------------------------------------------------
@@ -98,18 +98,19 @@ def _relative(path: Path, root: Path) -> str:
     return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
 
 
-def classifier_label(folder: Path, root: Path) -> str:
+def classifier_label(folder: Path, runs_dir: Path) -> str:
+    """The run folder's name (under .tutor/runs/, where every run goes) and its test accuracy."""
     accuracy = _metrics(folder).get("test_accuracy")
     extra = f" · test accuracy {accuracy:.0%}" if isinstance(accuracy, (int, float)) else ""
-    return f"{_relative(folder, root)}{extra}"
+    return f"{_relative(folder, runs_dir)}{extra}"
 
 
-def instruct_label(folder: Path, root: Path) -> str:
+def instruct_label(folder: Path, runs_dir: Path) -> str:
     m = _metrics(folder)
     extra = f" · val loss {m['val_loss']:.2f}" if isinstance(m.get("val_loss"), (int, float)) else ""
     if m.get("interrupted"):
         extra += f" · stopped at step {m.get('step')}"
-    return f"{_relative(folder, root)}{extra}"
+    return f"{_relative(folder, runs_dir)}{extra}"
 
 
 def speed_line(event: dict) -> str:
@@ -200,7 +201,8 @@ class PlaygroundScreen(Screen):
                          compact=True, id="classifier")
             yield Button("Classify", id="classify-go", variant="primary", compact=True)
         yield Input(placeholder="Enter, then type a message, e.g. You won a free cruise! Reply YES", id="message")
-        yield Static("", id="classify-status", classes="status")
+        yield Static("Your classifier says spam or not spam, with the probability it gives to spam.",
+                     id="classify-status", classes="status")
         with VerticalScroll(id="history-box", classes="out-box"):
             yield Static("", id="history")
 
@@ -211,13 +213,13 @@ class PlaygroundScreen(Screen):
             yield Select(options, prompt=NO_CHAT_MODEL, value=options[0][1] if options else Select.NULL,
                          compact=True, id="chat-model")
             yield Label("  Tokens ", classes="muted")
-            yield Input("", placeholder="run's", type="integer", compact=True, id="chat-tokens")
+            yield Input("", placeholder="auto", type="integer", compact=True, id="chat-tokens")
             yield Button("Ask", id="ask", variant="primary", compact=True)
             yield Button("Stop", id="chat-stop", variant="error", compact=True, disabled=True)
         yield Input(placeholder="Enter, then type an instruction, e.g. Rewrite the sentence in the passive voice.",
                     id="instruction")
         yield Input(placeholder="Its input, if it has one (optional), e.g. The cat chased the mouse.",
-                    id="chat-input")
+                    compact=True, id="chat-input")
         yield Static(NO_MEMORY, id="chat-status", classes="status")
         with VerticalScroll(id="transcript-box", classes="out-box"):
             yield Static("", id="transcript")
@@ -230,12 +232,12 @@ class PlaygroundScreen(Screen):
         return options
 
     def _classifier_options(self) -> list[tuple[str, str]]:
-        root = self.app.workspace.root
-        return [(classifier_label(p, root), str(p)) for p in find_classifiers(self.app.workspace.runs_dir)]
+        runs = self.app.workspace.runs_dir
+        return [(classifier_label(p, runs), str(p)) for p in find_classifiers(runs)]
 
     def _chat_options(self) -> list[tuple[str, str]]:
-        root = self.app.workspace.root
-        return [(instruct_label(p, root), str(p)) for p in find_instruct_runs(self.app.workspace.runs_dir)]
+        runs = self.app.workspace.runs_dir
+        return [(instruct_label(p, runs), str(p)) for p in find_instruct_runs(runs)]
 
     def on_mount(self) -> None:
         self.query_one("#pg-mode", RadioSet).can_focus = False  # clicks and m switch modes; Tab skips it
@@ -272,7 +274,8 @@ class PlaygroundScreen(Screen):
     def action_next_mode(self) -> None:
         names = [m for m, _ in MODES]
         following = names[(names.index(self.mode) + 1) % len(names)]
-        self.query_one(f"#mode-{following}", RadioButton).value = True  # RadioSet.Changed switches the pane
+        self.query_one("#panes", ContentSwitcher).current = following  # now: a second m must see it
+        self.query_one(f"#mode-{following}", RadioButton).value = True
 
     def action_focus_field(self) -> None:
         self.query_one(FIELDS[self.mode], Input).focus()
@@ -465,7 +468,8 @@ class PlaygroundScreen(Screen):
             turn.answer = e.get("response", turn.answer.strip())
             turn.state = "done"
             speed = speed_line(e)
-            self._set_status("chat", f"Done. {speed}. {NO_MEMORY}" if speed else f"Done. {NO_MEMORY}")
+            self._set_status("chat", f"Done. {speed}. Each turn stands alone (no memory of earlier turns)." if speed
+                             else "Done. Each turn stands alone (no memory of earlier turns).")
         self._show_transcript()
 
     @on(RunEnded)
