@@ -187,7 +187,10 @@ def test_empty_states_say_which_run_to_train(workspace, fake_launcher):
             await pilot.press("enter", "x", "enter")
             await pilot.pause()
             assert screen.run is None and any("run classify" in str(n.message) for n in app._notifications)
-            await pilot.press("escape", "m")
+            await pilot.press("escape")
+            await pilot.click("#mode-chat")  # a click on a mode works as m does
+            await pilot.pause()
+            assert screen.mode == "chat" and screen.query_one("#mode-chat").value
             assert "train one in Train (3): run instruct" in text_of(screen.query_one("#transcript"))
             await pilot.press("enter", "x", "enter")
             await pilot.pause()
