@@ -27,6 +27,12 @@ def test_run_command_lines_follow_the_runs_contract(tmp_path):
                              top_k=0)
     assert argv[4:] == ["generate", "--weights", "gpt2-small", "--prompt", "Hi", "--max-new-tokens", "5",
                         "--temperature", "0.7", "--top-k", "0", "--events", "--workspace", str(tmp_path)]
+    assert launcher.classify_text(tmp_path, model="RUN", text="-free- cruise")[4:] == [
+        "classify", "--model", "RUN", "--text", "-free- cruise", "--events", "--workspace", str(tmp_path)]
+    assert launcher.chat(tmp_path, model="RUN", instruction="Be brief.", input_text="x", response_tokens=9)[4:] == [
+        "instruct", "--model", "RUN", "--instruction", "Be brief.", "--input", "x", "--response-tokens", "9",
+        "--events", "--workspace", str(tmp_path)]
+    assert "--input" not in launcher.chat(tmp_path, model="RUN", instruction="Hi")
     assert parse_event('{"event": "token", "text": "a"}') == {"event": "token", "text": "a"}
     assert parse_event("Traceback (most recent call last):") == {"event": "log",
                                                                   "text": "Traceback (most recent call last):"}
