@@ -524,7 +524,8 @@ class PlaygroundScreen(Screen):
             parts += ["\n", Content.styled("GPT  ", "bold $text-success")]
             if turn.answer:
                 parts.append(turn.answer)
-            note = {"waiting": "…", "answering": " …", "stopped": " (stopped)", "failed": " (no answer)"}.get(turn.state)
+            note = {"waiting": "…", "answering": " …", "stopped": " (stopped)",
+                    "failed": " (no answer)"}.get(turn.state)
             if turn.state == "done" and not turn.answer:
                 note = "(an empty answer: the model stopped at once)"
             if note:
