@@ -151,3 +151,56 @@ def test_errors_are_clear(tmp_path):
     assert r.exit_code == 1 and "fewer than one batch" in r.output 
     assert not list((tmp_path / "tutor-runs").glob("instruct-*"))  # no empty run folder left behind
 
+
+
+def test_model_answers_one_instruction_with_the_alpaca_prompt(tmp_path):
+    """`instruct --model RUN --instruction … [--input …]`: the Alpaca prompt, the greedy answer streamed as tokens,
+    the cleaned response in `done` (a tiny random checkpoint written here: no training needed)."""
+    from tutor.exercise_imports import install_exercises_mapping, reference_mapping
+    from tutor.runs import checkpoint as ckpt
+    from tutor.runs.configs import preset
+
+    install_exercises_mapping(reference_mapping())
+    from exercises.gpt_model import GPTModel
+    from exercises.instruction_data import format_input
+
+    from tutor.data.bpe import gpt2_encoding
+
+    cfg = dict(preset("tiny").model)
+    torch.manual_seed(0)
+    model = GPTModel(cfg)
+    run = tmp_path / "instruct-run"
+    ckpt.save_checkpoint(run / ckpt.FILENAME, {"run": "instruct", "model": ckpt.parameters(model), "model_cfg": cfg,
+                                               "settings": {"response_tokens": 6}})
+    r = CliRunner().invoke(run_app, ["instruct", "--model", str(run), "--instruction", "Rewrite politely.",
+                                     "--input", "Give me the salt.", "--device", "cpu", "--reference", "--events"],
+                           env=ENV)
+    assert r.exit_code == 0, r.output
+    events = [json.loads(line) for line in r.stdout.splitlines()]
+    start, done = events[0], events[-1]
+    entry = {"instruction": "Rewrite politely.", "input": "Give me the salt."}
+    assert start["event"] == "start" and start["run"] == "chat" and start["instruction"] == entry["instruction"]
+    assert start["prompt"] == format_input(entry) + "\n\n### Response:\n" and "### Input:\nGive me the salt." in \
+        start["prompt"]
+    assert done["event"] == "done" and "".join(e["text"] for e in events if e["event"] == "token") == done["text"]
+    assert done["response"] == done["text"].replace("### Response:", "").strip()
+    # The answer is the checkpoint's greedy continuation, at most the run's own 6 response tokens.
+    model.eval()
+    tok = gpt2_encoding()
+    ids, new = tok.encode(start["prompt"]), []
+    with torch.no_grad():
+        for _ in range(6):
+            nxt = int(model(torch.tensor([ids + new])[:, -64:])[0, -1].argmax())
+            if nxt == 50256:
+                break
+            new.append(nxt)
+    assert done["tokens"] == len(new) and done["text"] == tok.decode(new)
+
+    # Clear one-line errors: half the options, a classifier instead of an instruct run.
+    r = CliRunner().invoke(run_app, ["instruct", "--instruction", "Hi", "--reference"], env=ENV)
+    assert r.exit_code == 2 and "--model RUN_DIR and --instruction" in r.output
+    (tmp_path / "clf").mkdir()
+    (tmp_path / "clf" / "classifier.pt").write_bytes(b"x")
+    r = CliRunner().invoke(run_app, ["instruct", "--model", str(tmp_path / "clf"), "--instruction", "Hi",
+                                     "--reference"], env=ENV)
+    assert r.exit_code == 1 and "spam classifier" in r.output and "Traceback" not in r.output

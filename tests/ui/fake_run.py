@@ -1,6 +1,7 @@
 """A stand-in for `tutor run … --events` that the UI tests launch instead of the real runs.
 
-It speaks the same JSON-lines contract (start, progress, eval, sample, checkpoint, done; token for generate)
+It speaks the same JSON-lines contract (start, progress, eval, sample, checkpoint, done; token for generate;
+label for `classify --model --text`; token and done's response for `instruct --model --instruction`)
 fast and without torch, and on SIGINT saves a (fake) checkpoint and exits, as a real run does. Knobs:
 FAKE_RUN_STEPS (default 30), FAKE_RUN_STEP_S (default 0.02), FAKE_RUN_FAIL=1 (print an error event, exit 1).
 It also appends its own argv to $FAKE_RUN_LOG when set, so tests can check the options the app passed.
@@ -70,13 +71,47 @@ def generate(argv):
     emit(event="done", tokens=n, tokens_per_s=200.0)
 
 
+def classify(argv):
+    """`classify --model RUN --text …`: a message with "free" or "won" in it is spam."""
+    text = option(argv, "--text", "")
+    emit(event="start", run="classify-text", model=option(argv, "--model"), device="cpu", filled_in=[],
+         out=option(argv, "--model"), total_steps=0)
+    if os.environ.get("FAKE_RUN_FAIL"):
+        emit(event="error", message="the classifier is broken (pretend)")
+        sys.exit(1)
+    spam = any(word in text.lower() for word in ("free", "won"))
+    p = 0.97 if spam else 0.04
+    emit(event="label", text=text, label="spam" if spam else "not spam", spam_probability=p)
+    emit(event="done", out=option(argv, "--model"), checkpoint=None, metrics=None,
+         results=[{"text": text, "label": "spam" if spam else "not spam", "spam_probability": p}])
+
+
+def instruct(argv):
+    """`instruct --model RUN --instruction … [--input …]`: answers in words, then the cleaned response."""
+    instruction, given = option(argv, "--instruction", ""), option(argv, "--input", "")
+    emit(event="start", run="chat", weights=option(argv, "--model"), device="cpu", filled_in=[], out=None,
+         total_steps=5, instruction=instruction, input=given, prompt=f"### Instruction:\n{instruction}")
+    words = [" The", " answer", " is", " blue", "."]
+    step_s = float(os.environ.get("FAKE_RUN_STEP_S", "0.005"))
+    for word in words:
+        if stop:
+            break
+        time.sleep(step_s)
+        emit(event="token", text=word)
+    if stop:
+        sys.exit(130)
+    text = "".join(words)
+    emit(event="done", out=None, checkpoint=option(argv, "--model"), metrics=None, text=text, tokens=len(words),
+         tokens_per_s=50.0, response=text.strip())
+
+
 def main():
     signal.signal(signal.SIGINT, on_sigint)
     argv = sys.argv[1:]
     if os.environ.get("FAKE_RUN_LOG"):
         with open(os.environ["FAKE_RUN_LOG"], "a") as fh:
             fh.write(json.dumps(argv) + "\n")
-    {"pretrain": pretrain, "generate": generate}[argv[0]](argv)
+    {"pretrain": pretrain, "generate": generate, "classify": classify, "instruct": instruct}[argv[0]](argv)
 
 
 if __name__ == "__main__":

@@ -139,3 +139,28 @@ def test_train_with_a_loss_curve(snap_workspace, snap_compare):
         await steady(pilot)
 
     assert snap_compare(app_for(snap_workspace), terminal_size=(80, 24), run_before=train)
+
+
+def test_playground_chat_80x24(snap_workspace, snap_compare):
+    from tutor.ui.screens.playground import ChatTurn
+
+    (snap_workspace.runs_dir / "instruct-scratch-1").mkdir(parents=True)
+    (snap_workspace.runs_dir / "instruct-scratch-1" / "checkpoint.pt").write_bytes(b"x")
+
+    async def chat(pilot):
+        app = pilot.app
+        await pilot.press("4")
+        await pilot.pause()
+        await pilot.press("m", "m")
+        screen = app.screen
+        screen.turns.append(ChatTurn("Name three primary colours.", "", "Red, yellow and blue.", "done"))
+        screen.turns.append(ChatTurn("Rewrite the sentence in the passive voice.", "The cat chased the mouse."))
+        screen.run_mode = "chat"
+        for ev in ({"event": "start", "run": "chat"}, {"event": "token", "text": " The mouse was"},
+                   {"event": "token", "text": " chased by the cat."},
+                   {"event": "done", "tokens": 8, "tokens_per_s": 40.0, "response": "The mouse was chased by the cat."}):
+            screen.post_message(RunEvent(ev))
+        await wait_until(pilot, lambda: screen.turns[-1].state == "done", what="the answer")
+        await steady(pilot)
+
+    assert snap_compare(app_for(snap_workspace), terminal_size=(80, 24), run_before=chat)

@@ -27,6 +27,12 @@ def test_run_command_lines_follow_the_runs_contract(tmp_path):
                              top_k=0)
     assert argv[4:] == ["generate", "--weights", "gpt2-small", "--prompt", "Hi", "--max-new-tokens", "5",
                         "--temperature", "0.7", "--top-k", "0", "--events", "--workspace", str(tmp_path)]
+    assert launcher.classify_text(tmp_path, model="RUN", text="-free- cruise")[4:] == [
+        "classify", "--model", "RUN", "--text", "-free- cruise", "--events", "--workspace", str(tmp_path)]
+    assert launcher.chat(tmp_path, model="RUN", instruction="Be brief.", input_text="x", response_tokens=9)[4:] == [
+        "instruct", "--model", "RUN", "--instruction", "Be brief.", "--input", "x", "--response-tokens", "9",
+        "--events", "--workspace", str(tmp_path)]
+    assert "--input" not in launcher.chat(tmp_path, model="RUN", instruction="Hi")
     assert parse_event('{"event": "token", "text": "a"}') == {"event": "token", "text": "a"}
     assert parse_event("Traceback (most recent call last):") == {"event": "log",
                                                                   "text": "Traceback (most recent call last):"}
@@ -126,6 +132,8 @@ def test_playground_streams_a_continuation(workspace, fake_launcher, monkeypatch
                              what="the generation")
             out = text_of(screen.query_one("#output"))
             assert out == "The keeper and the lighthouse keeper counted seven", out
+            status = text_of(screen.query_one("#gen-status"))
+            assert status == "Done. 6 tokens in 0.0 s · 200 tok/s", status  # the done event's count and speed
             await pilot.press("escape")  # leaves the prompt field: keys navigate again
             await pilot.press("1")
             await pilot.pause()
@@ -160,7 +168,7 @@ def test_real_runs_pretrain_stop_then_generate(real_workspace):
             playground = app.screen
             assert playground.query_one("#weights").value.endswith(".pt")
             playground.query_one("#max-tokens").value = "5"
-            await pilot.press("enter")
+            await pilot.press("enter", "enter")  # the first Enter goes into the prompt, the second generates
             await wait_until(pilot, lambda: playground.run is not None and not playground.running, timeout=60)
             assert playground.generated, text_of(playground.query_one("#gen-status"))
 

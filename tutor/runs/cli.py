@@ -222,6 +222,10 @@ def instruct(
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default .tutor/runs/instruct-<init>-<time>)."),
     resume: Optional[Path] = typer.Option(None, "--resume",
                                           help="Continue a stopped run (its checkpoint.pt or folder)."),
+    model: Optional[str] = typer.Option(None, "--model", help="Ask a finished run (its folder) one --instruction "
+                                        "instead of training."),
+    instruction: Optional[str] = typer.Option(None, "--instruction", help="What the model should do (with --model)."),
+    input_text: str = typer.Option("", "--input", help="The instruction's input, if it has one (with --model)."),
     reference: bool = ReferenceOpt,
     events: bool = EventsOpt,
     workspace: Optional[Path] = WorkspaceOpt,
@@ -229,7 +233,11 @@ def instruct(
     """Fine-tune your GPT to follow instructions, then answer the test entries into responses.json.
 
     Ctrl-C saves a checkpoint and stops; [bold]--resume[/] continues. [bold]tutor run judge[/] scores the answers.
+    With [bold]--model RUN --instruction "…"[/] the run's model answers one instruction (Alpaca prompt) instead.
     """
+    if model is not None or instruction is not None:
+        _instruct_answer(model, instruction, input_text, response_tokens, device, reference, events, workspace)
+        return
     from tutor.runs.configs import PRESETS
 
     if config is not None and config not in PRESETS:
@@ -253,6 +261,21 @@ def instruct(
             result = _run(run_instruct, cfg, InstructConsole(console), False, download_progress=progress)
     if result is not None and result.interrupted:
         raise typer.Exit(130)
+
+
+def _instruct_answer(model, instruction, input_text, response_tokens, device, reference, events, workspace) -> None:
+    """`tutor run instruct --model RUN --instruction TEXT [--input TEXT]`: one answer, streamed (tutor.runs.chat)."""
+    if model is None or not (instruction or "").strip():
+        _usage("--model RUN_DIR and --instruction \"…\" go together (ask a finished tutor run instruct one thing).")
+    if device not in ("auto", "cpu", "cuda", "mps") and not device.startswith("cuda:"):
+        _usage(f"--device {device}: choose auto, cpu, cuda or mps.")
+    ws = _find_workspace(workspace)
+    from tutor.runs.chat import ChatConfig, answer_instruction
+    from tutor.runs.render import GenerateConsole
+
+    cfg = ChatConfig(model=model, instruction=instruction, input=input_text, response_tokens=response_tokens,
+                     device=device, workspace=ws, use_reference=reference)
+    _run(answer_instruction, cfg, GenerateConsole(console), events)
 
 
 @run_app.command()

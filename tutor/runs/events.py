@@ -13,7 +13,8 @@ A run reports through `emit(event_dict)`; each dict has an `"event"` key. The ke
     judged      index, score, status      (judge: one per entry; status scored|unparsable|failed)
     response    index, total, instruction, input, output, model_response  (instruct: one per test entry)
     done        out, checkpoint, metrics  (metrics: path of metrics.json; generate: text; instruct:
-                responses, the path of responses.json or null when stopped)
+                responses, the path of responses.json or null when stopped; chat, i.e. `instruct --model
+                --instruction`: generate's events plus start instruction, input and done response)
     error       message
     tokenize    done_bytes, total_bytes   (pretrain: a large corpus is tokenized once, before `start`)
     streaming   message, path, tokens, global_batch, grad_accum, world_size  (pretrain: the windows come

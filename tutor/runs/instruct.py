@@ -275,7 +275,12 @@ def answer(model, entry: dict, format_input, pieces: Pieces, tokenizer, settings
                               context_size=settings.model["context_length"], temperature=0.0, top_k=None,
                               eos_id=END_OF_TEXT)
     new = ids[0, idx.shape[1]:].cpu().tolist()
-    return tokenizer.decode(new).replace("### Response:", "").strip()
+    return extract_response(tokenizer.decode(new))
+
+
+def extract_response(generated: str) -> str:
+    """The answer in the text generated after the prompt, as the course extracts it (also `tutor.runs.chat`)."""
+    return generated.replace("### Response:", "").strip()
 
 
 def write_responses(loop: InstructLoop, format_input, out: Path) -> Path:

@@ -44,6 +44,20 @@ class RunLauncher:
                 "--max-new-tokens", str(max_new_tokens), "--temperature", f"{temperature:g}",
                 "--top-k", str(top_k), "--events", "--workspace", str(workspace)]
 
+    def classify_text(self, workspace: Path, *, model: str, text: str) -> list[str]:
+        """Label one message with a trained classifier (`model`: the run folder of a finished classify run)."""
+        return [*self.prefix, "classify", "--model", model, "--text", text, "--events", "--workspace", str(workspace)]
+
+    def chat(self, workspace: Path, *, model: str, instruction: str, input_text: str = "",
+             response_tokens: int | None = None) -> list[str]:
+        """One instruction (and its optional input) answered by an instruct run's model, Alpaca-prompted."""
+        argv = [*self.prefix, "instruct", "--model", model, "--instruction", instruction]
+        if input_text:
+            argv += ["--input", input_text]
+        if response_tokens:
+            argv += ["--response-tokens", str(response_tokens)]
+        return argv + ["--events", "--workspace", str(workspace)]
+
 
 def parse_event(line: str) -> dict:
     """One stdout line as an event; a line that is not a JSON object becomes a `log` event."""
