@@ -43,7 +43,7 @@ def model_cfg(context: int) -> dict:
 
 def reference_gpt():
     """solutions/gpt_model.py's GPTModel (with its siblings from solutions/)."""
-    from tutor.assemble import install_exercises_mapping, reference_mapping
+    from tutor.exercise_imports import install_exercises_mapping, reference_mapping
 
     install_exercises_mapping(reference_mapping())
     from exercises.gpt_model import GPTModel

@@ -53,6 +53,8 @@ class PretrainConsole:
                     f"{escape(ev['data_label'])}: {ev['tokens']:,} tokens, {ev['steps_per_epoch']} steps per epoch, "
                     f"{ev['total_steps']} steps in all, on {ev['device']}{resumed}.")
             c.print(escape(ev["assembly"]))
+            if ev.get("fast"):
+                c.print(f"[dim]{escape(ev['fast']['summary'])}[/]")
             c.print(f"[dim]{escape(ev['loop'])}.[/]")
             for w in ev.get("warnings", []):
                 c.print(f"[yellow]Note:[/] {escape(w)}")
@@ -157,6 +159,8 @@ class ClassifyConsole:
                     f"validation / {split['test']} test messages, padded to {ev['max_length']} tokens. "
                     f"{ev['total_steps']} steps on {ev['device']}{resumed}.")
             c.print(escape(ev["assembly"]))
+            if ev.get("fast"):
+                c.print(f"[dim]{escape(ev['fast']['summary'])}[/]")
             c.print(f"[dim]{escape(ev['loop'])}.[/]")
             c.print(f"[dim]Run folder: {escape(ev['out'])}   (Ctrl-C saves a checkpoint and stops)[/]")
             self.progress = Progress(
