@@ -30,6 +30,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -136,7 +137,8 @@ def build(device: str, cfg: dict, compile_fast: bool):
     plain = GPTModel(cfg).to(device)
     fast_model = GPTModel(cfg).to(device)
     fast_model.load_state_dict(plain.state_dict())
-    report = fast.make_fast(fast_model, cfg, device, compile=compile_fast)
+    report = fast.make_fast(fast_model, cfg, device, compile=compile_fast,
+                            assembly=SimpleNamespace(learner=()))  # the reference's modules
     peer = peer_model(cfg).to(device)
     plain.train(), fast_model.train(), peer.train()
 

@@ -255,3 +255,11 @@ def test_a_fast_checkpoint_loads_into_a_plain_model(ref, two_runs):
     ids = torch.randint(0, CFG["vocab_size"], (1, 16), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         assert (plain_model.eval()(ids) - fast_model.eval()(ids)).abs().max() < 1e-3
+
+
+@pytest.mark.parametrize("run", ["pretrain", "classify", "instruct"])
+def test_the_training_runs_offer_fast_and_no_compile(run):
+    from tests.test_cli import invoke
+
+    result = invoke("run", run, "--help")
+    assert result.exit_code == 0 and "--fast" in result.output and "--no-compile" in result.output, result.output
