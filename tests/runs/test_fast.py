@@ -144,7 +144,7 @@ def test_a_module_that_differs_is_named_and_nothing_is_swapped(ref, kind, cls, f
 def test_a_missing_eps_shows_as_a_large_difference_on_the_probe(ref):
     m = model(ref)
     swap_in(m, "layernorm", LayerNormNoEps)
-    with pytest.raises(fast.FastError, match=r"by \d\.\de[+-]\d\d and gives NaN"):
+    with pytest.raises(fast.FastError, match=r"by \d\.\de[+-]\d\d on a probe batch \(and gives NaN"):
         fast.make_fast(m, CFG, "cpu", classes=classes(ref, ("layernorm", LayerNormNoEps)))
 
 

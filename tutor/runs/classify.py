@@ -303,8 +303,8 @@ def classify_run(cfg: ClassifyConfig, emit: Emit = lambda e: None, *, stop: Opti
         history = {k: list(v) for k, v in saved["history"].items()}
         ckpt.set_rng_state(saved["rng"])
         resume_epoch_rng = saved.get("epoch_rng")
-    fast_report = fast.make_fast(model, model_cfg, device, compile=cfg.compile, assembly=assembly,
-                                 loaders=(train_loader, eval_train_loader, val_loader, test_loader)) if cfg.fast else None
+    fast_report = fast.make_fast(model, model_cfg, device, compile=cfg.compile, assembly=assembly, loaders=(
+        train_loader, eval_train_loader, val_loader, test_loader)) if cfg.fast else None
     if fast.wants_compile(cfg.compile, cfg.fast, device):
         scored = fast.compiled(scored, True)
     model.train()

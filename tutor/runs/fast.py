@@ -319,15 +319,16 @@ def _whose(module, assembly) -> str:
 
 
 def _how_much(diff: float, nonfinite: bool) -> str:
+    """'by 3.1e-02 on a probe batch', with what else went wrong."""
     if math.isinf(diff):
-        return "in shape"
-    return f"by {diff:.1e}" + (" and gives NaN or infinity where it does not" if nonfinite else "")
+        return "in shape on a probe batch"
+    return f"by {diff:.1e} on a probe batch" + (" (and gives NaN or infinity where it does not)" if nonfinite else "")
 
 
 def _refuse(target: _Target, diff: float, nonfinite: bool, assembly) -> FastError:
     fused = _FUSED_NAME[target.kind]
-    return FastError(f"--fast: {_whose(target.module, assembly)} differs from {fused} {_how_much(diff, nonfinite)} "
-                     f"on a probe batch; run without --fast, or fix it ({_LESSON[target.kind]}).")
+    return FastError(f"--fast: {_whose(target.module, assembly)} differs from {fused} {_how_much(diff, nonfinite)}; "
+                     f"run without --fast, or fix it ({_LESSON[target.kind]}).")
 
 
 def check_modules(targets: list[_Target], model_cfg: dict, device: str, assembly=None) -> dict[str, float]:
@@ -410,7 +411,7 @@ def make_fast(model, model_cfg: dict, device: str, *, compile: Optional[bool] = 
     if not ok:
         remove_fast(model)
         raise FastError(f"--fast: your GPTModel's logits with the fused modules differ from its own "
-                        f"{_how_much(diff, nonfinite)} on a probe batch, although each module agreed on its own; "
+                        f"{_how_much(diff, nonfinite)}, although each module agreed on its own; "
                         f"run without --fast ({_LESSON[_HEAD]}).")
 
     if plan.tf32:

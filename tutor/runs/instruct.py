@@ -389,7 +389,8 @@ def instruct(cfg: InstructConfig, emit: Emit = lambda e: None, *, stop: Optional
                                      loaders=(data.train_loader, data.val_loader)) if cfg.fast else None
         model.train()
         loop = InstructLoop(settings, data, pieces, model,
-                            fast.compiled(model, fast.wants_compile(cfg.compile, cfg.fast, device)), optimizer, tokenizer, device, state, assembly,
+                            fast.compiled(model, fast.wants_compile(cfg.compile, cfg.fast, device)), optimizer,
+                            tokenizer, device, state, assembly,
                             out / ckpt.FILENAME, emit, saved_at=state.step if saved is not None else None)
         n_params = sum(p.numel() for p in model.parameters())
         learner = set(assembly.learner)
