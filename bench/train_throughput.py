@@ -216,11 +216,14 @@ def main() -> None:
     print(f"gpt2-124M config, context {cfg['context_length']}, batch {batch}: ours "
           f"{sum(p.numel() for p in variants[0].model.parameters()):,} parameters, peer "
           f"{sum(p.numel() for p in peer.parameters()):,} (tied head)")
-    print(report.describe())
+    print(report.describe(), flush=True)
     t0 = time.perf_counter()
     for i in range(args.warmup + args.steps):
         for v in variants:
             v.step(inputs, targets, timed=i >= args.warmup)
+        print(f"  round {i + 1}/{args.warmup + args.steps}: "
+              + "  ".join(f"{v.name} {v.seconds[-1] if v.seconds else float('nan'):.2f} s" for v in variants),
+              file=sys.stderr, flush=True)
     print(f"{args.warmup + args.steps} rounds in {time.perf_counter() - t0:.0f} s; load average now "
           f"{os.getloadavg()[0]:.1f}")
     peak = bf16_peak_flops(args.device) if cuda else None
