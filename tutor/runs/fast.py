@@ -11,7 +11,8 @@ parameter names the curriculum fixes (`W_query`, `W_key`, `W_value`, `out_proj`;
 - LayerNorm: `F.layer_norm` with the learner's `scale`, `shift` and `eps`;
 - GELU: `F.gelu(approximate="tanh")`;
 - the output head: its matmul padded to a multiple of 64 rows, the logits sliced back to the real
-  vocabulary (CUDA only: on a CPU the padding costs more than it saves).
+  vocabulary (CUDA only: it is for the GPU's matmul tiles; elsewhere it would only add a copy of the
+  head's weight per step).
 
 Before anything is swapped, each learner module and its replacement run on a probe batch in eval() mode
 and must agree within float32 tolerance; then the whole model's logits must agree (within bfloat16
@@ -106,9 +107,10 @@ def _cuda(device: str) -> bool:
 
 
 def plan_for(device: str, compile: Optional[bool] = None) -> FastPlan:
-    """The switches for `device`. torch.compile is on by default on CUDA and off on a CPU, where compiling
-    the 124M model takes minutes on two cores and the step gets no faster (see bench/train_throughput.py);
-    `compile` (from --compile / --no-compile) overrides that default."""
+    """The switches for `device`. torch.compile is on by default on CUDA and off elsewhere: on two CPU cores
+    compiling costs minutes before the first step (even a two-layer toy took 87 s on a loaded machine),
+    and what it saves there has not been measured yet (`bench/train_throughput.py --compile` does);
+    `compile` (from --compile / --no-compile) overrides the default."""
     import torch
 
     cuda = _cuda(device)
