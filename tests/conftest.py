@@ -8,6 +8,10 @@ import pytest
 # Tests never touch the real user cache or workspace settings.
 os.environ.setdefault("TUTOR_CACHE", tempfile.mkdtemp(prefix="tutor-test-cache-"))
 os.environ.pop("TUTOR_WORKSPACE", None)
+# Under pytest-xdist each worker is one process on one core: torch's own thread pool (and that of every `tutor`
+# child a test starts) would otherwise oversubscribe the cores, which slows everything down.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 @pytest.fixture(scope="session")

@@ -112,7 +112,7 @@ def main_callback(
     workspace: Optional[Path] = WorkspaceOpt,
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
 ) -> None:
-    """Without a command: open the app (Learn, Grade, Train, Playground)."""
+    """Without a command: open the app (Learn, Grade, Train, Playground, Runs)."""
     from tutor.workspace import WorkspaceError, find_workspace
 
     global _global_workspace
@@ -412,6 +412,11 @@ app.add_typer(run_app, name="run")
 app.command("download")(_download)
 app.command("export")(_export)
 app.command("import")(_import)
+
+from tutor.runs.compare_cli import compare as _compare, runs as _runs  # noqa: E402  (light: no torch)
+
+app.command("runs")(_runs)
+app.command("compare")(_compare)
 
 
 def main() -> None:

@@ -78,14 +78,16 @@ def test_build_prompt_puts_solved_examples_first():
 
 
 @pytest.mark.parametrize("cfg, words", [
-    (MmluConfig(model="gpt2-small", use_reference=True), "GPT-2 weights"),
+    (MmluConfig(model="gpt2-small", use_reference=True), "gpt2-small.safetensors is not in the cache"),
     (MmluConfig(model=None, use_reference=True), "No --model given"),
     (MmluConfig(model="/nonexistent/run", use_reference=True), "No checkpoint"),
     (MmluConfig(subjects=("astrology",), use_reference=True), "astrology"),
     (MmluConfig(shots=9, use_reference=True), "--shots"),
     (MmluConfig(data="/nonexistent.json", use_reference=True), "no such file"),
 ])
-def test_clear_errors(cfg, words):
+def test_clear_errors(cfg, words, monkeypatch, tmp_path):
+    monkeypatch.setenv("TUTOR_OFFLINE", "1")  # gpt2-small is not downloaded here, and must not be
+    monkeypatch.setenv("TUTOR_CACHE", str(tmp_path))
     with pytest.raises(RunError, match=words):
         mmlu(cfg)
 

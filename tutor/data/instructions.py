@@ -91,7 +91,7 @@ def load_mcq(spec: str) -> tuple[str, list[dict]]:
     else:
         path = Path(spec).expanduser()
         if not path.is_file():
-            raise DataError(f"--data {spec}: no such file, and not builtin. (The full MMLU download is not "
-                            f"part of this version; use --data builtin or a JSON file of questions.)")
+            raise DataError(f"--data {spec}: no such file, and not builtin or mmlu (the public test set, "
+                            f"downloaded once).")
         label = str(path)
     return label, check_mcq(_read_json(path), label)

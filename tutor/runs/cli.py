@@ -96,7 +96,8 @@ def _last_assembly():
 @run_app.command()
 def pretrain(
     data: Optional[str] = typer.Option(None, "--data", help="builtin (stories that ship with tutor; the default), "
-                                       "verdict (downloaded once, verified), or the path of a UTF-8 text file."),
+                                       "verdict (downloaded once, verified), or the path of a UTF-8 text file or of a "
+                                       "folder of .txt files (any size)."),
     config: Optional[str] = typer.Option(None, "--config", help="Model size: tiny (default) | small | gpt2-124M."),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Passes over the training text."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Windows per optimizer step."),
@@ -116,9 +117,23 @@ def pretrain(
                                                 help="Tokens per sample at each evaluation (default 30; 0: none)."),
     compile_model: Optional[bool] = CompileOpt,
     fast: bool = FastOpt,
+    warmup: Optional[int] = typer.Option(None, "--warmup", help="Warm up the learning rate over N steps, then "
+                                         "decay it by a cosine (your learning_rate, from schedules)."),
+    min_lr: Optional[float] = typer.Option(None, "--min-lr", help="The schedule's floor: warm-up starts there and "
+                                           "the cosine ends there (default: --lr / 10)."),
+    clip: Optional[float] = typer.Option(None, "--clip", help="Clip the gradient norm to this before every "
+                                         "optimizer step."),
     init: Optional[str] = typer.Option(None, "--init", help="Start from these weights: gpt2-small | gpt2-medium | "
                                        "gpt2-large | gpt2-xl | a checkpoint | a .safetensors file | scratch "
                                        "(default). The model's size comes from the weights."),
+    stream: Optional[bool] = typer.Option(None, "--stream/--no-stream", help="Read training windows from a token "
+                                          "file cached once (default: for texts over 8 MiB and folders of .txt "
+                                          "files over that); --no-stream keeps your create_dataloader_v1."),
+    global_batch: Optional[int] = typer.Option(None, "--global-batch", help="Windows per optimizer step over all "
+                                               "processes, a multiple of --batch-size × processes: the rest is "
+                                               "gradient accumulation (implies --stream)."),
+    ddp: bool = typer.Option(False, "--ddp", help="One process of a DistributedDataParallel run: start it with "
+                             "torchrun --nproc_per_node=N -m tutor run pretrain --ddp … (implies --stream)."),
     reference: bool = ReferenceOpt,
     events: bool = EventsOpt,
     workspace: Optional[Path] = WorkspaceOpt,
@@ -141,7 +156,8 @@ def pretrain(
                          eval_iter=eval_iter, max_steps=max_steps, seed=seed, sample_prompt=sample_prompt,
                          sample_tokens=sample_tokens,
                          device=device, out=out, resume=resume, workspace=ws, use_reference=reference,
-                         compile=compile_model, fast=fast, init=init)
+                         compile=compile_model, fast=fast, init=init, stream=stream, global_batch=global_batch,
+                         ddp=ddp, warmup=warmup, min_lr=min_lr, clip=clip)
     if events:
         result = _run(run_pretrain, cfg, None, True)
     else:
@@ -283,12 +299,15 @@ def judge(
 
 @run_app.command()
 def mmlu(
-    data: str = typer.Option("builtin", "--data", help="builtin (42 questions that ship with tutor) or a JSON file "
-                             "of {question, choices: {A, B, C, D}, answer, subject}."),
+    data: str = typer.Option("builtin", "--data", help="builtin (42 questions that ship with tutor), mmlu (the "
+                             "public test set: 14,042 questions in 57 subjects, downloaded once, verified) or a "
+                             "JSON file of {question, choices: {A, B, C, D}, answer, subject}."),
     subjects: Optional[str] = typer.Option(None, "--subjects", help="Only these subjects, comma-separated."),
     model: Optional[str] = typer.Option(None, "--model", help="A checkpoint.pt or its run folder (default: the "
-                                        "workspace's latest run)."),
-    shots: int = typer.Option(0, "--shots", help="Solved examples of the same subject before each question (0-5)."),
+                                        "workspace's latest run), or gpt2-small | gpt2-medium | gpt2-large | "
+                                        "gpt2-xl (OpenAI's weights)."),
+    shots: int = typer.Option(0, "--shots", help="Solved examples of the same subject before each question (0-5; "
+                              "for mmlu, its dev examples)."),
     device: str = DeviceOpt,
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default .tutor/runs/mmlu-<time>)."),
     reference: bool = ReferenceOpt,
@@ -305,7 +324,13 @@ def mmlu(
     picked = tuple(s.strip() for s in (subjects or "").split(",") if s.strip())
     cfg = MmluConfig(data=data, subjects=picked, model=model, shots=shots, device=device, out=out, workspace=ws,
                      use_reference=reference)
-    _run(run_mmlu, cfg, MmluConsole(console), events)
+    if events:
+        _run(run_mmlu, cfg, MmluConsole(console), events)
+    else:
+        from tutor.data.download import rich_progress
+
+        with rich_progress("Downloading", console=err) as progress:
+            _run(run_mmlu, cfg, MmluConsole(console), False, download_progress=progress)
 
 
 @run_app.command()
@@ -322,7 +347,8 @@ def classify(
                                             "pretrained weights) | last-two-blocks | all (the default from scratch)."),
     token: Optional[str] = typer.Option(None, "--token", help="last (default) | first: which position's output "
                                         "classifies the message."),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Messages per optimizer step (default 8)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Messages per optimizer step (default 32 "
+                                            "from scratch, 8 when fine-tuning)."),
     lr: Optional[float] = typer.Option(None, "--lr", help="AdamW learning rate."),
     max_length: Optional[int] = typer.Option(None, "--max-length", help="Pad/cut messages to this many tokens "
                                              "(default: the longest training message, at most the context)."),
@@ -389,7 +415,7 @@ def classify(
 
 
 def download(
-    name: str = typer.Argument(..., metavar="NAME", help="What to fetch: verdict, sms-spam, gpt2-small, "
+    name: str = typer.Argument(..., metavar="NAME", help="What to fetch: verdict, sms-spam, book, mmlu, gpt2-small, "
                                 "gpt2-medium, "
                                 "gpt2-large or gpt2-xl (OpenAI's weights)."),
     from_file: Optional[Path] = typer.Option(None, "--from", help="Import a file you downloaded yourself "
@@ -402,8 +428,11 @@ def download(
     if name == "sms-spam":
         _download_sms_spam(from_file)
         return
+    if name == "mmlu":
+        _download_mmlu(from_file)
+        return
     if name not in REMOTE_FILES:
-        _usage(f"unknown name {name!r}; choose one of: {', '.join(REMOTE_FILES)}.")
+        _usage(f"unknown name {name!r}; choose one of: {', '.join([*REMOTE_FILES, 'sms-spam', 'mmlu'])}.")
     try:
         if from_file is not None:
             path = import_file(name, from_file)
@@ -436,6 +465,24 @@ def _download_sms_spam(from_file: Optional[Path]) -> None:
         err.print(f"[bold red]Error:[/] {escape(str(e))}", soft_wrap=True)  # unwrapped: URLs and paths stay copyable
         raise typer.Exit(1)
     console.print(f"[green]Verified[/] {escape(str(path))} (5,574 messages: 4,827 ham, 747 spam)")
+
+
+def _download_mmlu(from_file: Optional[Path]) -> None:
+    """MMLU: data.tar downloaded (or a hand-downloaded tar / its folder), verified by content, cached."""
+    from tutor.data import mmlu as mmlu_data
+    from tutor.data.datasets import DataError
+    from tutor.data.download import rich_progress
+
+    try:
+        if from_file is not None:
+            path = mmlu_data.import_source(from_file)
+        else:
+            with rich_progress(f"Downloading {mmlu_data.TAR_NAME}", console=err) as progress:
+                path = mmlu_data.fetch(progress=progress)
+    except DataError as e:
+        err.print(f"[bold red]Error:[/] {escape(str(e))}", soft_wrap=True)  # unwrapped: URLs and paths stay copyable
+        raise typer.Exit(1)
+    console.print(f"[green]Verified[/] {escape(str(path))} (14,042 test questions in 57 subjects)")
 
 
 @run_app.command("eval")

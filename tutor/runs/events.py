@@ -15,6 +15,12 @@ A run reports through `emit(event_dict)`; each dict has an `"event"` key. The ke
     done        out, checkpoint, metrics  (metrics: path of metrics.json; generate: text; instruct:
                 responses, the path of responses.json or null when stopped)
     error       message
+    tokenize    done_bytes, total_bytes   (pretrain: a large corpus is tokenized once, before `start`)
+    streaming   message, path, tokens, global_batch, grad_accum, world_size  (pretrain: the windows come
+                from the cached token file, not the learner's create_dataloader_v1)
+
+Optional fields the TUI may show: pretrain's `start` has `schedule` (a sentence on --warmup/--min-lr/--clip,
+or null) and its `eval` (instruct's too) has `lr`, the learning rate of the last step.
 
 No torch and no UI here.
 """

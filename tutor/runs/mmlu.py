@@ -18,7 +18,9 @@ from typing import Any, Optional
 
 from tutor.data.datasets import DataError
 from tutor.data.instructions import LETTERS, load_mcq
+from tutor.data import mmlu as mmlu_data
 from tutor.runs import checkpoint as ckpt
+from tutor.runs import models
 from tutor.runs.common import RunError, autocast, default_out, import_piece, prepare_assembly, resolve_device
 from tutor.runs.events import Emit, event
 from tutor.runs.generate import PRETRAINED, latest_checkpoint
@@ -29,7 +31,7 @@ MAX_SHOTS = 5
 
 @dataclass(frozen=True)
 class MmluConfig:
-    data: str = "builtin"  # builtin | path of a JSON file of questions
+    data: str = "builtin"  # builtin | mmlu (the public test set, downloaded once) | path of a JSON file
     subjects: tuple = ()  # only these subjects (all when empty)
     model: Optional[str] = None  # a checkpoint or run folder; None: the workspace's latest run
     shots: int = 0  # solved examples of the same subject before each question
@@ -39,10 +41,10 @@ class MmluConfig:
     use_reference: bool = False
 
 
-def resolve_model(spec: Optional[str], workspace) -> Path:
-    if spec in PRETRAINED:
-        raise RunError(f"--model {spec}: OpenAI's GPT-2 weights are not available to this version of tutor run "
-                       f"mmlu. Pass a checkpoint of yours (tutor run pretrain writes one).")
+def resolve_model(spec: Optional[str], workspace) -> Path | str:
+    """A GPT-2 size (as named), a GPT-2 `.safetensors` file, or our checkpoint file for `spec`."""
+    if spec in PRETRAINED or (spec and spec.endswith(".safetensors") and Path(spec).expanduser().is_file()):
+        return spec
     if spec is None:
         found = latest_checkpoint(workspace)
         if found is None:
@@ -65,14 +67,30 @@ def build_prompt(q: dict, examples: list[dict]) -> str:
     return head + question_text(q)
 
 
-def mmlu(cfg: MmluConfig, emit: Emit = lambda e: None) -> dict:
+def load_questions(spec: str, progress=None) -> tuple[str, list[dict], Optional[dict[str, list[dict]]]]:
+    """(label, questions, solved examples by subject or None) for `--data SPEC`.
+
+    MMLU's examples are its dev split (five per subject), as in the paper; for other sources the examples
+    of a question are the other questions of its subject.
+    """
+    try:
+        if spec == mmlu_data.NAME:
+            data = mmlu_data.load(progress=progress)
+            examples: dict[str, list[dict]] = {}
+            for q in data["dev"]:
+                examples.setdefault(q["subject"], []).append(q)
+            return f"MMLU test set ({len(data['test']):,} questions, 57 subjects)", data["test"], examples
+        label, questions = load_mcq(spec)
+    except DataError as e:
+        raise RunError(str(e)) from None
+    return label, questions, None
+
+
+def mmlu(cfg: MmluConfig, emit: Emit = lambda e: None, *, download_progress=None) -> dict:
     """Score every question; return the metrics (also written to `<out>/mmlu.json`)."""
     if not 0 <= cfg.shots <= MAX_SHOTS:
         raise RunError(f"--shots must be between 0 and {MAX_SHOTS} (got {cfg.shots}).")
-    try:
-        label, questions = load_mcq(cfg.data)
-    except DataError as e:
-        raise RunError(str(e)) from None
+    label, questions, examples = load_questions(cfg.data, download_progress)
     if cfg.subjects:
         known = sorted({q["subject"] for q in questions})
         unknown = [s for s in cfg.subjects if s not in known]
@@ -85,20 +103,10 @@ def mmlu(cfg: MmluConfig, emit: Emit = lambda e: None) -> dict:
 
     from tutor.data.bpe import gpt2_encoding
 
-    try:
-        saved = ckpt.load_checkpoint(weights, mmap=True)
-    except ckpt.CheckpointError as e:
-        raise RunError(str(e)) from None
-    GPTModel = import_piece(assembly, "gpt_model", "GPTModel")
+    loaded = models.load_model(str(weights), assembly, progress=download_progress)
+    model, model_cfg = loaded.model, loaded.cfg
     choice_logprobs = import_piece(assembly, "evaluation", "choice_logprobs")
     device = resolve_device(cfg.device)
-    model_cfg = dict(saved["model_cfg"])
-    model = GPTModel(model_cfg)
-    try:
-        ckpt.load_parameters(model, saved["model"])
-    except ckpt.CheckpointError as e:
-        raise RunError(f"{weights}: {e}") from None
-    del saved
     model.to(device).eval()
     tokenizer = gpt2_encoding()
     ctx = model_cfg["context_length"]
@@ -107,7 +115,7 @@ def mmlu(cfg: MmluConfig, emit: Emit = lambda e: None) -> dict:
 
     emit(event("start", run="mmlu", out=str(out), device=device, filled_in=list(assembly.filled_in),
                total_steps=len(questions), learner=list(assembly.learner), assembly=note, data_label=label,
-               model_label=str(weights), shots=cfg.shots,
+               model_label=loaded.label, shots=cfg.shots,
                scorer=("your choice_logprobs" if "evaluation" in assembly.learner else "the reference choice_logprobs")))
     by_subject: dict[str, list[dict]] = {}
     for q in questions:
@@ -115,7 +123,10 @@ def mmlu(cfg: MmluConfig, emit: Emit = lambda e: None) -> dict:
     rows, correct, skipped = [], 0, []
     t0 = time.perf_counter()
     for n, q in enumerate(questions):
-        others = [e for e in by_subject[q["subject"]] if e is not q]
+        if examples is not None:
+            others = examples.get(q["subject"], [])
+        else:
+            others = [e for e in by_subject[q["subject"]] if e is not q]
         shots = cfg.shots
         choices = [" " + q["choices"][letter] for letter in LETTERS]
         longest = max(len(tokenizer.encode(c)) for c in choices)

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from tutor.data.datasets import DataError, TextSource, load_text
+from tutor.data.datasets import DataError, TextSource
 from tutor.runs import checkpoint as ckpt
 from tutor.runs import fast
 from tutor.runs.common import (ProgressMeter, RunError, TrainState, autocast, default_out, epoch_batches,
@@ -33,6 +33,7 @@ from tutor.runs.common import (ProgressMeter, RunError, TrainState, autocast, de
                                stop_on_sigint, write_json)
 from tutor.runs.configs import PRESETS, preset
 from tutor.runs.events import Emit, event
+from tutor.runs.schedule import Schedule, build_schedule, check_options, default_min_lr, schedule_warnings
 
 TRAIN_RATIO = 0.9  # the first 90% of the text trains, the rest validates (as in the course)
 DEFAULT_SEED = 123
@@ -42,6 +43,7 @@ PIECES = (  # (exercise id, name): what the run takes from the assembled exercis
     ("dataloader", "create_dataloader_v1"), ("gpt_model", "GPTModel"), ("loss", "calc_loss_batch"),
     ("training", "evaluate_model"), ("decoding", "generate"),
 )
+SCHEDULE_PIECE = (("schedules", "learning_rate"),)  # with --warmup / --min-lr
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,12 @@ class PretrainConfig:
     compile: Optional[bool] = None  # --compile / --no-compile; None: only with --fast on CUDA
     fast: bool = False  # --fast: fused kernels after a probe check (tutor.runs.fast)
     init: Optional[str] = None  # gpt2-small|…|CHECKPOINT|scratch: the weights to start from (None: scratch)
+    stream: Optional[bool] = None  # read windows from a cached token file (None: when the text is large)
+    global_batch: Optional[int] = None  # windows per optimizer step over all processes (implies stream)
+    ddp: bool = False  # one rank of a torchrun job (tutor.runs.ddp)
+    warmup: Optional[int] = None  # --warmup/--min-lr: the learner's learning_rate schedule (tutor.runs.schedule)
+    min_lr: Optional[float] = None
+    clip: Optional[float] = None  # --clip: the largest gradient norm
 
 
 @dataclass(frozen=True)
@@ -89,6 +97,11 @@ class Settings:
     sample_tokens: int
     train_ratio: float = TRAIN_RATIO
     init: Optional[str] = None  # what the run started from (`--init`), None for random weights
+    stream: bool = False  # windows come from a token file (tutor.runs.streaming), not create_dataloader_v1
+    global_batch: Optional[int] = None  # windows per optimizer step over all processes (streaming runs)
+    warmup: Optional[int] = None  # None: constant lr (no schedule); else with min_lr, see tutor.runs.schedule
+    min_lr: Optional[float] = None
+    clip: Optional[float] = None
 
 
 @dataclass(frozen=True)
@@ -139,7 +152,11 @@ def resolve_settings(cfg: PretrainConfig, saved: Optional[dict]) -> Settings:
         sample_tokens=pick("sample_tokens", 30),
         train_ratio=saved.get("train_ratio", TRAIN_RATIO),
         init=saved.get("init"),
+        warmup=pick("warmup", None), min_lr=pick("min_lr", None), clip=pick("clip", None),
     )
+    if s.warmup is not None or s.min_lr is not None:  # either flag turns the schedule on; the other defaults
+        s = replace(s, warmup=s.warmup if s.warmup is not None else 0,
+                    min_lr=s.min_lr if s.min_lr is not None else default_min_lr(s.lr))
     for key in ("epochs", "batch_size", "eval_freq", "eval_iter", "sample_tokens"):
         if getattr(s, key) < (0 if key == "sample_tokens" else 1):
             raise RunError(f"--{key.replace('_', '-')} must be positive (got {getattr(s, key)}).")
@@ -147,6 +164,7 @@ def resolve_settings(cfg: PretrainConfig, saved: Optional[dict]) -> Settings:
         raise RunError(f"--max-steps must be positive (got {s.max_steps}).")
     if not s.lr > 0:
         raise RunError(f"--lr must be positive (got {s.lr}).")
+    check_options(s.warmup, s.min_lr, s.clip, s.lr)
     return s
 
 
@@ -160,7 +178,9 @@ def settings_and_text(cfg: PretrainConfig, saved: Optional[dict],
     """The run's settings (see `resolve_settings`) and its text, loaded (downloaded if need be)."""
     settings = resolve_settings(cfg, saved["settings"] if saved else None)
     try:
-        source = load_text(settings.data, progress=download_progress)
+        from tutor.runs.streaming import choose_source  # a large text or a folder streams from a token file
+
+        settings, source = choose_source(cfg, settings, saved, download_progress)
     except DataError as e:
         raise RunError(str(e)) from None
     settings = replace(settings, data=source.spec)  # an absolute path, so --resume works from anywhere
@@ -208,6 +228,8 @@ class Data:
     total_steps: int
     n_tokens: int  # of the training and the validation part, each tokenized once
     sha256: str
+    stream: Any = None  # the training windows' order when they come from a token file (tutor.runs.streaming)
+    characters: Optional[int] = None  # of the text (None: len(source.text))
 
 
 def prepare_data(settings: Settings, text: str, tokenizer, create_dataloader_v1) -> Data:
@@ -326,6 +348,7 @@ class TrainingLoop:
     checkpoint_path: Path
     emit: Emit
     saved_at: Optional[int] = None  # the step of the last checkpoint written (or loaded)
+    schedule: Optional[Schedule] = None  # --warmup/--min-lr/--clip (None: constant lr, no clipping)
 
     def evaluate(self) -> None:
         s, st = self.settings, self.state
@@ -336,9 +359,13 @@ class TrainingLoop:
         values = (st.step, st.step / self.data.steps_per_epoch, st.tokens_seen, train_loss, val_loss)
         for key, value in zip(HISTORY, values):
             st.history.setdefault(key, []).append(value)
+        lrs = st.history.setdefault("lr", [])  # the lr of the last step taken (of the first one, at step 0)
+        lrs[:0] = [s.lr] * (len(st.history["step"]) - 1 - len(lrs))  # a checkpoint from before lr was recorded
+        lrs.append(self.schedule.lr_at(0) if st.step == 0 and self.schedule is not None
+                   else float(self.optimizer.param_groups[0]["lr"]))
         self.emit(event("eval", step=st.step, train_loss=train_loss, val_loss=val_loss, tokens_seen=st.tokens_seen,
                         epoch=min(st.step // self.data.steps_per_epoch + 1, s.epochs),
-                        epochs_seen=st.step / self.data.steps_per_epoch))
+                        epochs_seen=st.step / self.data.steps_per_epoch, lr=lrs[-1]))
 
     def sample(self) -> None:
         import torch
@@ -366,21 +393,39 @@ class TrainingLoop:
             "settings": asdict(self.settings), **self.state.checkpoint_fields(), "rng": ckpt.rng_state(),
             "steps_per_epoch": self.data.steps_per_epoch, "data_sha256": self.data.sha256,
             "filled_in": list(self.assembly.filled_in), "learner": list(self.assembly.learner),
+            "total_steps": self.data.total_steps,
         })
         self.saved_at = self.state.step
         self.emit(event("checkpoint", path=str(self.checkpoint_path), step=self.state.step, reason=reason))
 
-    def train_step(self, input_batch, target_batch) -> float:
-        t0 = time.perf_counter()
-        self.optimizer.zero_grad(set_to_none=True)
+    def batches(self):
+        """The batches of the rest of the current epoch (a streaming run has its own: tutor.runs.streaming)."""
+        return epoch_batches(self.data.train_loader, self.state, self.data.steps_per_epoch)
+
+    def backward(self, input_batch, target_batch):
+        """The batch's loss, with its gradients computed."""
         with autocast(self.device):
             loss = self.pieces.calc_loss_batch(input_batch, target_batch, self.train_model, self.device)
         loss.backward()
+        return loss
+
+    def batch_tokens(self, input_batch) -> int:
+        return input_batch.numel()
+
+    def stop_requested(self, stop: threading.Event) -> bool:
+        return stop.is_set()
+
+    def train_step(self, input_batch, target_batch) -> float:
+        t0 = time.perf_counter()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = self.backward(input_batch, target_batch)
+        if self.schedule is not None:  # the step's lr, and clipping: after backward(), before step() reads them
+            self.schedule.before_step(self.optimizer, self.model.parameters(), self.state.step)
         self.optimizer.step()
         batch_loss = float(loss.detach())
         self.state.train_time_s += time.perf_counter() - t0
         self.state.step += 1
-        self.state.tokens_seen += input_batch.numel()
+        self.state.tokens_seen += self.batch_tokens(input_batch)
         if not math.isfinite(batch_loss):
             raise RunError(f"The training loss became {batch_loss} at step {self.state.step}. Try a smaller --lr.")
         return batch_loss
@@ -413,15 +458,15 @@ class TrainingLoop:
         with stop_on_sigint(stop):
             try:
                 while st.step < data.total_steps and not interrupted:
-                    for input_batch, target_batch in epoch_batches(data.train_loader, st, data.steps_per_epoch):
+                    for input_batch, target_batch in self.batches():
                         t0 = time.perf_counter()
                         loss = self.train_step(input_batch, target_batch)
-                        meter.step_done(st.step, input_batch.numel(), time.perf_counter() - t0, loss=loss,
+                        meter.step_done(st.step, self.batch_tokens(input_batch), time.perf_counter() - t0, loss=loss,
                                         tokens_seen=st.tokens_seen, epochs=s.epochs,
                                         epoch=min(st.step // data.steps_per_epoch
                                                   + (st.step % data.steps_per_epoch > 0), s.epochs) or 1)
                         self.after_step()
-                        if stop.is_set():
+                        if self.stop_requested(stop):
                             interrupted = True
                             break
                         if st.step >= data.total_steps:
@@ -446,7 +491,7 @@ def write_results(loop: TrainingLoop, out: Path, source: TextSource, n_params: i
 
         title = f"{settings.config} on {source.label}" + (" (stopped)" if interrupted else "")
         plot_losses(plot_path, history["epoch"], history["tokens_seen"], history["train_loss"],
-                    history["val_loss"], title)
+                    history["val_loss"], title, lrs=history.get("lr"))
     else:
         plot_path = None
     final_train = history["train_loss"][-1] if history.get("train_loss") else None
@@ -454,8 +499,8 @@ def write_results(loop: TrainingLoop, out: Path, source: TextSource, n_params: i
     checkpoint = loop.checkpoint_path if loop.saved_at is not None else None
     metrics = {
         "run": "pretrain", "settings": asdict(settings), "parameters": n_params, "device": loop.device,
-        "data": {"spec": settings.data, "label": source.label, "characters": len(source.text),
-                 "tokens": data.n_tokens},
+        "data": {"spec": settings.data, "label": source.label, "tokens": data.n_tokens,
+                 "characters": len(source.text) if data.characters is None else data.characters},
         "learner": list(loop.assembly.learner), "filled_in": list(loop.assembly.filled_in),
         "steps_per_epoch": data.steps_per_epoch, "total_steps": data.total_steps, "step": st.step,
         "interrupted": interrupted, "tokens_seen": st.tokens_seen, "train_loss": final_train, "val_loss": final_val,
@@ -491,8 +536,14 @@ def pretrain(cfg: PretrainConfig, emit: Emit = lambda e: None, *, stop: Optional
 
     Raises:
         RunError: the run cannot start or go on (the message says what to do).
+
+    With `cfg.ddp` under torchrun every rank trains; rank 0 alone reports and writes, and the others return None.
     """
     stop = stop or threading.Event()
+    from tutor.runs import ddp, streaming
+
+    if cfg.ddp and not ddp.active():  # join torchrun's processes, then come back here as one of them
+        return ddp.run_in_group(pretrain, cfg, emit, stop=stop, download_progress=download_progress)
     saved = load_resume(cfg.resume, "pretrain")
     settings, source = settings_and_text(cfg, saved, download_progress)
     assembly, note = prepare_assembly(cfg.workspace, cfg.use_reference)
@@ -500,41 +551,53 @@ def pretrain(cfg: PretrainConfig, emit: Emit = lambda e: None, *, stop: Optional
 
     tokenizer = gpt2_encoding()
     pieces = import_pieces(assembly)
-    device = resolve_device(cfg.device)
+    device = ddp.local_device(resolve_device(cfg.device))
     initial, settings = initial_weights(cfg, settings, assembly, download_progress)
 
-    with run_folder(out_folder(cfg, settings)) as out:
-        data = prepare_data(settings, source.text, tokenizer, pieces.create_dataloader_v1)
+    with run_folder(ddp.same_on_all_ranks(out_folder(cfg, settings))) as out:
+        if settings.stream:
+            data = streaming.prepare_stream(settings, source, emit)
+        else:
+            data = prepare_data(settings, source.text, tokenizer, pieces.create_dataloader_v1)
         model = build_model(pieces.GPTModel, settings, device, initial)
         optimizer = build_optimizer(model, settings, device, fast=cfg.fast)
         state, warnings = (restore(saved, model, optimizer, settings, data, cfg.resume) if saved is not None
                            else (TrainState(history={key: [] for key in HISTORY}), []))
+        schedule = build_schedule(settings, data.total_steps, assembly, cfg.workspace, cfg.use_reference)
+        warnings += schedule_warnings(schedule, saved)
         fast_report = fast.make_fast(model, settings.model, device, compile=cfg.compile, assembly=assembly,
                                      loaders=(data.train_loader, data.val_loader)) if cfg.fast else None
         model.train()
-        loop = TrainingLoop(settings, data, pieces, model,
-                            fast.compiled(model, fast.wants_compile(cfg.compile, cfg.fast, device)),
-                            optimizer, tokenizer, device, state, assembly, out / ckpt.FILENAME, emit,
-                            saved_at=state.step if saved is not None else None)
+        train_model = fast.compiled(model, fast.wants_compile(cfg.compile, cfg.fast, device))
+        loop = (streaming.StreamingLoop if settings.stream else TrainingLoop)(
+            settings, data, pieces, model, train_model, optimizer, tokenizer, device, state, assembly,
+            out / ckpt.FILENAME, emit, saved_at=state.step if saved is not None else None, schedule=schedule)
+        if ddp.active():
+            loop.ddp_model = ddp.wrap(train_model, device)
         n_params = sum(p.numel() for p in model.parameters())
         learner = set(assembly.learner)
         emit(event(
             "start", run="pretrain", out=str(out), device=device, filled_in=list(assembly.filled_in),
             total_steps=data.total_steps, learner=list(assembly.learner), assembly=note,
-            pieces=[{"exercise": ex, "name": name, "yours": ex in learner} for ex, name in PIECES],
+            pieces=[{"exercise": ex, "name": name, "yours": ex in learner}
+                    for ex, name in PIECES + (SCHEDULE_PIECE if schedule and schedule.scheduled else ())],
             loop=("tutor's own training loop (it adds progress, checkpoints and resume) in place of "
                   "train_model_simple; it calls create_dataloader_v1, GPTModel, calc_loss_batch, evaluate_model "
-                  "and generate from the assembled modules"),
+                  "and generate from the assembled modules") if not settings.stream else streaming.LOOP,
             config=settings.config, model=settings.model, parameters=n_params, data=settings.data,
-            data_label=source.label, characters=len(source.text), tokens=data.n_tokens,
+            data_label=source.label, tokens=data.n_tokens,
+            characters=len(source.text) if data.characters is None else data.characters,
             steps_per_epoch=data.steps_per_epoch, epochs=settings.epochs, batch_size=settings.batch_size,
             lr=settings.lr, seed=settings.seed, start_step=state.step,
             init=initial.label if initial is not None else settings.init,
             resumed_from=str(cfg.resume) if cfg.resume else None, warnings=warnings,
+            schedule=schedule.describe() if schedule else None,
             fast=fast_report.as_dict() if fast_report else None,
         ))
         meter = ProgressMeter(emit, data.total_steps)
         interrupted = loop.run(stop, meter, first_eval=saved is None)
+        if not ddp.is_main():
+            return None  # DDP: rank 0 alone writes the results
         return write_results(loop, out, source, n_params, interrupted, meter, warnings)
 
 

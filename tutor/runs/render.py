@@ -46,13 +46,26 @@ class PretrainConsole:
 
     def __call__(self, ev: dict) -> None:
         kind = ev["event"]
-        if kind == "start":
+        if kind == "tokenize":  # a large corpus is tokenized once, before the run starts
+            if self.progress is None:
+                self.progress = Progress(TextColumn("Tokenizing"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                                         TimeElapsedColumn(), console=self.console, transient=True)
+                self.task = self.progress.add_task("tokenize", total=ev["total_bytes"] or 1)
+                self.progress.start()
+            self.progress.update(self.task, completed=ev["done_bytes"])
+        elif kind == "streaming":
+            self._stop()
+            self.console.print(f"[yellow]Note:[/] {escape(ev['message'])}")
+        elif kind == "start":
             c = self.console
             resumed = f", resuming at step {ev['start_step']}" if ev.get("resumed_from") else ""
             c.print(f"[bold]{self.verb}[/] {escape(ev['config'])} ({ev['parameters'] / 1e6:.1f}M parameters) on "
                     f"{escape(ev['data_label'])}: {ev['tokens']:,} tokens, {ev['steps_per_epoch']} steps per epoch, "
                     f"{ev['total_steps']} steps in all, on {ev['device']}{resumed}.")
             c.print(escape(ev["assembly"]))
+            if ev.get("schedule"):
+                c.print(escape(ev["schedule"]))
+                self.show_lr = "Learning rate" in ev["schedule"]
             if ev.get("fast"):
                 c.print(f"[dim]{escape(ev['fast']['summary'])}[/]")
             c.print(f"[dim]{escape(ev['loop'])}.[/]")
@@ -72,7 +85,8 @@ class PretrainConsole:
         elif kind == "eval":
             self._print(f"step {ev['step']:>6}  epoch {ev.get('epochs_seen', 0):5.2f}  "
                         f"train loss [bold]{_loss(ev['train_loss'])}[/]  val loss [bold]{_loss(ev['val_loss'])}[/]  "
-                        f"({ev['tokens_seen']:,} tokens seen)")
+                        f"({ev['tokens_seen']:,} tokens seen)"
+                        + (f"  lr {ev['lr']:.2e}" if getattr(self, "show_lr", False) and ev.get("lr") else ""))
         elif kind == "sample":
             self._print(f"  [dim]sample:[/] [italic]{escape(' '.join(ev['text'].split()))}[/]")
         elif kind == "checkpoint":

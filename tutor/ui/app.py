@@ -1,4 +1,4 @@
-"""The `tutor` app: modes (Learn, Grade, Train, Playground), the state they share, and the workers that grade
+"""The `tutor` app: modes (Learn, Grade, Train, Playground, Runs), the state they share, and the workers that grade
 and watch the learner's files.
 
 The app owns what several screens show: the workspace, the progress snapshot, the current exercise, the
@@ -62,6 +62,12 @@ def _playground_screen() -> Screen:
     return PlaygroundScreen()
 
 
+def _runs_screen() -> Screen:
+    from tutor.ui.screens.runs import RunsScreen
+
+    return RunsScreen()
+
+
 class TutorApp(App[None]):
     """The learner's home. Build it with `make_app`."""
 
@@ -71,12 +77,13 @@ class TutorApp(App[None]):
     TITLE = "tutor"
     ENABLE_COMMAND_PALETTE = True
     MODES = {"learn": _learn_screen, "grade": _grade_screen, "train": _train_screen,
-             "playground": _playground_screen}
+             "playground": _playground_screen, "runs": _runs_screen}
     BINDINGS = [
         Binding("1", "goto('learn')", "Learn", show=False),
         Binding("2", "goto('grade')", "Grade", show=False),
         Binding("3", "goto('train')", "Train", show=False),
         Binding("4", "goto('playground')", "Playground", show=False),
+        Binding("5", "goto('runs')", "Runs", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("ctrl+t", "toggle_theme", "Light/dark", show=False),
         Binding("q", "quit", "Quit"),

@@ -12,7 +12,7 @@ from textual.widgets import Static
 MODES_TEXT = (
     "1 Learn: the course, lessons and exercises.   2 Grade: the checks of the current exercise; it re-grades "
     "each time you save the file.   3 Train: pretrain your GPT and watch the loss.   4 Playground: prompt a "
-    "checkpoint or GPT-2 weights."
+    "checkpoint or GPT-2 weights.   5 Runs: your runs side by side (space selects, p plots their curves)."
 )
 
 

@@ -8,7 +8,7 @@ from textual.content import Content
 from textual.widgets import Static
 
 MODES = [("learn", "1", "Learn"), ("grade", "2", "Grade"), ("train", "3", "Train"),
-         ("playground", "4", "Playground")]
+         ("playground", "4", "Playground"), ("runs", "5", "Runs")]
 
 
 class ModeTabs(Horizontal):
@@ -31,8 +31,8 @@ class ModeTabs(Horizontal):
         parts: list[Content | str | tuple[str, str]] = [Content.styled(" tutor ", "bold $text-accent"), " "]
         for mode, key, title in MODES:
             style = "reverse bold $primary" if mode == self.active else ""
+            # No gap between tabs (each has its own padding): five modes, help and the grader state fit 80 columns.
             parts.append(Content.styled(f" {key} {title} ", f"{style} @click=app.goto('{mode}')".strip()))
-            parts.append(" ")
         parts.append(Content.styled(" ? help ", "$text-muted @click=app.help"))
         yield Static(Content.assemble(*parts), id="tabs")
         yield Static("", id="grader-state")
