@@ -27,6 +27,7 @@ from typing import Any, Callable, Optional
 
 from tutor.data.datasets import DataError
 from tutor.runs import checkpoint as ckpt
+from tutor.runs import fast
 from tutor.runs.common import (RunError, autocast, default_out, import_piece, prepare_assembly, resolve_device,
                                stop_on_sigint, write_json)
 from tutor.runs.configs import PRESETS, preset
@@ -66,6 +67,8 @@ class ClassifyConfig:
     resume: Optional[Path] = None
     workspace: Any = None
     use_reference: bool = False
+    fast: bool = False  # --fast: fused kernels after a probe check (tutor.runs.fast)
+    compile: Optional[bool] = None  # --compile / --no-compile; None: only with --fast on CUDA
 
 
 @dataclass(frozen=True)
@@ -287,7 +290,8 @@ def classify_run(cfg: ClassifyConfig, emit: Emit = lambda e: None, *, stop: Opti
     n_trainable = sum(p.numel() for p in trainable)
     if not trainable:
         raise RunError("prepare_for_classification left no parameter trainable; nothing can learn.")
-    optimizer = torch.optim.AdamW(trainable, lr=settings.lr, weight_decay=settings.weight_decay)
+    optimizer = torch.optim.AdamW(trainable, lr=settings.lr, weight_decay=settings.weight_decay,
+                                  **fast.optimizer_options(device, cfg.fast))
     step, examples_seen, elapsed_before = 0, 0, 0.0
     history: dict[str, list] = {"step": [], "epoch": [], "examples_seen": [], "train_loss": [], "val_loss": [],
                                 "train_acc": [], "val_acc": []}
@@ -303,6 +307,10 @@ def classify_run(cfg: ClassifyConfig, emit: Emit = lambda e: None, *, stop: Opti
         history = {k: list(v) for k, v in saved["history"].items()}
         ckpt.set_rng_state(saved["rng"])
         resume_epoch_rng = saved.get("epoch_rng")
+    fast_report = fast.make_fast(model, model_cfg, device, compile=cfg.compile, assembly=assembly, loaders=(
+        train_loader, eval_train_loader, val_loader, test_loader)) if cfg.fast else None
+    if fast.wants_compile(cfg.compile, cfg.fast, device):
+        scored = fast.compiled(scored, True)
     model.train()
 
     learner = set(assembly.learner)
@@ -316,7 +324,7 @@ def classify_run(cfg: ClassifyConfig, emit: Emit = lambda e: None, *, stop: Opti
         trainable_setting=settings.trainable, token=settings.token, data=settings.data, data_label=messages.label,
         split=counts, max_length=max_length, steps_per_epoch=steps_per_epoch, epochs=settings.epochs,
         batch_size=settings.batch_size, lr=settings.lr, seed=settings.seed,
-        resumed_from=str(cfg.resume) if cfg.resume else None,
+        resumed_from=str(cfg.resume) if cfg.resume else None, fast=fast_report.as_dict() if fast_report else None,
     ))
 
     calc_loss_batch, calc_accuracy_loader = fn["calc_loss_batch"], fn["calc_accuracy_loader"]

@@ -31,6 +31,11 @@ WorkspaceOpt = typer.Option(None, "--workspace", "-w", help="Workspace folder (d
 DeviceOpt = typer.Option("auto", "--device", help="auto (cuda, then mps, then cpu) | cpu | cuda | mps.")
 EventsOpt = typer.Option(False, "--events", help="Print one JSON event per line on stdout (for programs).")
 ReferenceOpt = typer.Option(False, "--reference", help="Use the reference solution for every module.")
+FastOpt = typer.Option(False, "--fast", help="Fused kernels (scaled_dot_product_attention, F.layer_norm, F.gelu) in "
+                       "your model, after a probe batch shows they compute what your modules do; fused AdamW; on "
+                       "CUDA also TF32, a padded vocabulary and torch.compile.")
+CompileOpt = typer.Option(None, "--compile/--no-compile", help="torch.compile the model (default: on with --fast on "
+                          "CUDA, else off).")
 
 
 def _usage(message: str) -> None:
@@ -110,7 +115,8 @@ def pretrain(
     sample_prompt: Optional[str] = typer.Option(None, "--sample-prompt", help="Text the samples continue."),
     sample_tokens: Optional[int] = typer.Option(None, "--sample-tokens",
                                                 help="Tokens per sample at each evaluation (default 30; 0: none)."),
-    compile_model: bool = typer.Option(False, "--compile", help="torch.compile the model (useful on CUDA)."),
+    compile_model: Optional[bool] = CompileOpt,
+    fast: bool = FastOpt,
     warmup: Optional[int] = typer.Option(None, "--warmup", help="Warm up the learning rate over N steps, then "
                                          "decay it by a cosine (your learning_rate, from schedules)."),
     min_lr: Optional[float] = typer.Option(None, "--min-lr", help="The schedule's floor: warm-up starts there and "
@@ -150,8 +156,8 @@ def pretrain(
                          eval_iter=eval_iter, max_steps=max_steps, seed=seed, sample_prompt=sample_prompt,
                          sample_tokens=sample_tokens,
                          device=device, out=out, resume=resume, workspace=ws, use_reference=reference,
-                         compile=compile_model, init=init, stream=stream, global_batch=global_batch, ddp=ddp,
-                         warmup=warmup, min_lr=min_lr, clip=clip)
+                         compile=compile_model, fast=fast, init=init, stream=stream, global_batch=global_batch,
+                         ddp=ddp, warmup=warmup, min_lr=min_lr, clip=clip)
     if events:
         result = _run(run_pretrain, cfg, None, True)
     else:
@@ -226,6 +232,8 @@ def instruct(
                                         "instead of training."),
     instruction: Optional[str] = typer.Option(None, "--instruction", help="What the model should do (with --model)."),
     input_text: str = typer.Option("", "--input", help="The instruction's input, if it has one (with --model)."),
+    fast: bool = FastOpt,
+    compile_model: Optional[bool] = CompileOpt,
     reference: bool = ReferenceOpt,
     events: bool = EventsOpt,
     workspace: Optional[Path] = WorkspaceOpt,
@@ -251,7 +259,7 @@ def instruct(
     cfg = InstructConfig(data=data, init=init, config=config, epochs=epochs, batch_size=batch_size, lr=lr,
                          mask_prompt=mask_prompt, max_steps=max_steps, eval_freq=eval_freq,
                          response_tokens=response_tokens, seed=seed, device=device, out=out, resume=resume,
-                         workspace=ws, use_reference=reference)
+                         workspace=ws, use_reference=reference, fast=fast, compile=compile_model)
     if events:
         result = _run(run_instruct, cfg, None, True)
     else:
@@ -379,6 +387,8 @@ def classify(
                                          "--text or --file instead of training."),
     text: Optional[list[str]] = typer.Option(None, "--text", help="A message to classify (with --model; repeatable)."),
     file: Optional[Path] = typer.Option(None, "--file", help="Messages to classify, one per line (with --model)."),
+    fast: bool = FastOpt,
+    compile_model: Optional[bool] = CompileOpt,
     reference: bool = ReferenceOpt,
     events: bool = EventsOpt,
     workspace: Optional[Path] = WorkspaceOpt,
@@ -415,7 +425,7 @@ def classify(
     cfg = ClassifyConfig(data=data, init=init, config=config, epochs=epochs, batch_size=batch_size, lr=lr,
                          trainable=trainable, token=token, max_length=max_length, eval_freq=eval_freq,
                          eval_iter=eval_iter, max_steps=max_steps, seed=seed, device=device, out=out,
-                         resume=resume, workspace=ws, use_reference=reference)
+                         resume=resume, workspace=ws, use_reference=reference, fast=fast, compile=compile_model)
     if events:
         result = _run(classify_run, cfg, None, True)
     else:

@@ -24,6 +24,7 @@ from typing import Any, Callable, Optional
 from tutor.data.datasets import DataError
 from tutor.data.instructions import load_instructions
 from tutor.runs import checkpoint as ckpt
+from tutor.runs import fast
 from tutor.runs.common import (ProgressMeter, RunError, TrainState, default_out, import_piece, load_resume,
                                prepare_assembly, resolve_device, run_folder, write_json)
 from tutor.runs.configs import PRESETS, preset
@@ -66,6 +67,8 @@ class InstructConfig:
     resume: Optional[Path] = None
     workspace: Any = None
     use_reference: bool = False
+    fast: bool = False  # --fast: fused kernels after a probe check (tutor.runs.fast)
+    compile: Optional[bool] = None  # --compile / --no-compile; None: only with --fast on CUDA
 
 
 @dataclass(frozen=True)
@@ -384,11 +387,15 @@ def instruct(cfg: InstructConfig, emit: Emit = lambda e: None, *, stop: Optional
         if not settings.sample_prompt:  # the course's sample: the first validation entry's prompt
             settings = replace(settings, sample_prompt=format_input(data.val[0]) + RESPONSE_HEADER)
         model = model.to(device)
-        optimizer = build_optimizer(model, settings, device)
+        optimizer = build_optimizer(model, settings, device, fast=cfg.fast)
         state, warnings = (restore(saved, model, optimizer, settings, data, cfg.resume) if saved is not None
                            else (TrainState(history={key: [] for key in HISTORY}), []))
+        fast_report = fast.make_fast(model, settings.model, device, compile=cfg.compile, assembly=assembly,
+                                     loaders=(data.train_loader, data.val_loader)) if cfg.fast else None
         model.train()
-        loop = InstructLoop(settings, data, pieces, model, model, optimizer, tokenizer, device, state, assembly,
+        loop = InstructLoop(settings, data, pieces, model,
+                            fast.compiled(model, fast.wants_compile(cfg.compile, cfg.fast, device)), optimizer,
+                            tokenizer, device, state, assembly,
                             out / ckpt.FILENAME, emit, saved_at=state.step if saved is not None else None)
         n_params = sum(p.numel() for p in model.parameters())
         learner = set(assembly.learner)
@@ -405,6 +412,7 @@ def instruct(cfg: InstructConfig, emit: Emit = lambda e: None, *, stop: Optional
             steps_per_epoch=data.steps_per_epoch, epochs=settings.epochs, batch_size=settings.batch_size,
             lr=settings.lr, seed=settings.seed, start_step=state.step,
             resumed_from=str(cfg.resume) if cfg.resume else None, warnings=warnings,
+            fast=fast_report.as_dict() if fast_report else None,
         ))
         meter = ProgressMeter(emit, data.total_steps)
         interrupted = loop.run(stop, meter, first_eval=saved is None)

@@ -27,6 +27,7 @@ from typing import Any, Callable, Optional
 
 from tutor.data.datasets import DataError, TextSource
 from tutor.runs import checkpoint as ckpt
+from tutor.runs import fast
 from tutor.runs.common import (ProgressMeter, RunError, TrainState, autocast, default_out, epoch_batches,
                                import_piece, load_resume, prepare_assembly, resolve_device, run_folder,
                                stop_on_sigint, write_json)
@@ -66,7 +67,8 @@ class PretrainConfig:
     resume: Optional[Path] = None
     workspace: Any = None  # tutor.workspace.Workspace or None
     use_reference: bool = False
-    compile: bool = False
+    compile: Optional[bool] = None  # --compile / --no-compile; None: only with --fast on CUDA
+    fast: bool = False  # --fast: fused kernels after a probe check (tutor.runs.fast)
     init: Optional[str] = None  # gpt2-small|…|CHECKPOINT|scratch: the weights to start from (None: scratch)
     stream: Optional[bool] = None  # read windows from a cached token file (None: when the text is large)
     global_batch: Optional[int] = None  # windows per optimizer step over all processes (implies stream)
@@ -292,11 +294,13 @@ def build_model(GPTModel, settings: Settings, device: str, initial=None):
     return GPTModel(dict(settings.model)).to(device)
 
 
-def build_optimizer(model, settings: Settings, device: str):
+def build_optimizer(model, settings: Settings, device: str, fast: bool = False):
     import torch
 
+    from tutor.runs.fast import optimizer_options
+
     return torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay,
-                             **({"fused": True} if device.startswith("cuda") else {}))
+                             **optimizer_options(device, fast))
 
 
 # -- restore --------------------------------------------------------------------------------------------------------
@@ -543,8 +547,6 @@ def pretrain(cfg: PretrainConfig, emit: Emit = lambda e: None, *, stop: Optional
     saved = load_resume(cfg.resume, "pretrain")
     settings, source = settings_and_text(cfg, saved, download_progress)
     assembly, note = prepare_assembly(cfg.workspace, cfg.use_reference)
-    import torch
-
     from tutor.data.bpe import gpt2_encoding
 
     tokenizer = gpt2_encoding()
@@ -558,13 +560,15 @@ def pretrain(cfg: PretrainConfig, emit: Emit = lambda e: None, *, stop: Optional
         else:
             data = prepare_data(settings, source.text, tokenizer, pieces.create_dataloader_v1)
         model = build_model(pieces.GPTModel, settings, device, initial)
-        optimizer = build_optimizer(model, settings, device)
+        optimizer = build_optimizer(model, settings, device, fast=cfg.fast)
         state, warnings = (restore(saved, model, optimizer, settings, data, cfg.resume) if saved is not None
                            else (TrainState(history={key: [] for key in HISTORY}), []))
         schedule = build_schedule(settings, data.total_steps, assembly, cfg.workspace, cfg.use_reference)
         warnings += schedule_warnings(schedule, saved)
+        fast_report = fast.make_fast(model, settings.model, device, compile=cfg.compile, assembly=assembly,
+                                     loaders=(data.train_loader, data.val_loader)) if cfg.fast else None
         model.train()
-        train_model = torch.compile(model) if cfg.compile else model
+        train_model = fast.compiled(model, fast.wants_compile(cfg.compile, cfg.fast, device))
         loop = (streaming.StreamingLoop if settings.stream else TrainingLoop)(
             settings, data, pieces, model, train_model, optimizer, tokenizer, device, state, assembly,
             out / ckpt.FILENAME, emit, saved_at=state.step if saved is not None else None, schedule=schedule)
@@ -588,6 +592,7 @@ def pretrain(cfg: PretrainConfig, emit: Emit = lambda e: None, *, stop: Optional
             init=initial.label if initial is not None else settings.init,
             resumed_from=str(cfg.resume) if cfg.resume else None, warnings=warnings,
             schedule=schedule.describe() if schedule else None,
+            fast=fast_report.as_dict() if fast_report else None,
         ))
         meter = ProgressMeter(emit, data.total_steps)
         interrupted = loop.run(stop, meter, first_eval=saved is None)

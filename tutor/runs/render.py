@@ -66,6 +66,8 @@ class PretrainConsole:
             if ev.get("schedule"):
                 c.print(escape(ev["schedule"]))
                 self.show_lr = "Learning rate" in ev["schedule"]
+            if ev.get("fast"):
+                c.print(f"[dim]{escape(ev['fast']['summary'])}[/]")
             c.print(f"[dim]{escape(ev['loop'])}.[/]")
             for w in ev.get("warnings", []):
                 c.print(f"[yellow]Note:[/] {escape(w)}")
@@ -171,6 +173,8 @@ class ClassifyConsole:
                     f"validation / {split['test']} test messages, padded to {ev['max_length']} tokens. "
                     f"{ev['total_steps']} steps on {ev['device']}{resumed}.")
             c.print(escape(ev["assembly"]))
+            if ev.get("fast"):
+                c.print(f"[dim]{escape(ev['fast']['summary'])}[/]")
             c.print(f"[dim]{escape(ev['loop'])}.[/]")
             c.print(f"[dim]Run folder: {escape(ev['out'])}   (Ctrl-C saves a checkpoint and stops)[/]")
             self.progress = Progress(
