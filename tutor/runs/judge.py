@@ -268,7 +268,8 @@ def judge(cfg: JudgeConfig, emit: Emit = lambda e: None, *, stop: Optional[threa
     learner = "evaluation" in assembly.learner
     emit(event("start", run="judge", out=str(results_path), device=host, filled_in=list(assembly.filled_in),
                total_steps=len(entries), model=model, host=host, api=cfg.api, responses=str(cfg.responses),
-               resumed=len(done), learner=list(assembly.learner),
+               resumed=len(done), resumed_scores=[[i, done[i].get("score")] for i in sorted(done)],
+               learner=list(assembly.learner),
                assembly=("Your score_responses, judge_prompt and parse_score" if learner else
                          "The reference score_responses, judge_prompt and parse_score (evaluation does not "
                          "pass yet)" if cfg.workspace is not None and not cfg.use_reference else
