@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich import box
 from rich.table import Table
 from rich.text import Text
 from textual import on, work
@@ -19,6 +20,7 @@ from textual.widgets import (Button, Checkbox, Footer, Input, Label, ProgressBar
                              Static)
 
 from tutor.runs import configs
+from tutor.runs.judge import resolve_host
 from tutor.ui.messages import RunEnded, RunEvent
 from tutor.ui.run_files import model_checkpoints, responses_files, shown_path
 from tutor.ui.run_process import ChildRun
@@ -33,6 +35,7 @@ RUN_KINDS = ("pretrain", "classify", "instruct", "judge")  # the runs this scree
 PROGRESS_REDRAW_S = 0.2
 RESPONSES_SHOWN = 3  # instruct: the newest responses beside their reference answers
 WORST_SHOWN = 5  # judge: the worst-scored answers at the end
+FILLED_NAMED = 6  # the first exercises filled in from the reference are named, the rest counted (space is short)
 SCRATCH = "scratch:"  # init values "scratch:tiny", "scratch:small": a random model of that config
 NO_RESPONSES = "no responses yet: run instruct first"
 TRAINABLE = (("default", ""), ("last block", "last-block"), ("last two blocks", "last-two-blocks"), ("all", "all"))
@@ -130,9 +133,9 @@ class TrainScreen(Screen):
                 yield Label(" Model ", classes="muted")
                 yield Input("", placeholder="llama3", compact=True, id="judge-model")
                 yield Label(" Host ", classes="muted")
-                yield Input("", placeholder="http://localhost:11434", compact=True, id="judge-host")
-        yield Static("Pick the options and press s (or ▶ Start). The run uses your exercises where they pass "
-                     "and the reference elsewhere.", id="run-status")
+                yield Input("", placeholder=resolve_host(None), compact=True, id="judge-host")
+        yield Static("Pick a run (←/→, space) and its options, then press s (or ▶ Start). The run uses your "
+                     "exercises where they pass and the reference elsewhere.", id="run-status")
         yield ProgressBar(total=100, show_eta=False, id="run-progress")
         yield RunStats(id="run-stats")
         with Horizontal(id="plots"):
@@ -153,8 +156,8 @@ class TrainScreen(Screen):
     def _init_options(self) -> list[tuple[str, str]]:
         """Where classify and instruct can start: the learner's checkpoints (newest first), scratch models,
         and the GPT-2 weights already downloaded."""
-        root = self.app.workspace.root
-        options = [(f"yours: {shown_path(p, root)}", str(p)) for p in model_checkpoints(self.app.workspace.runs_dir)]
+        runs = self.app.workspace.runs_dir
+        options = [(f"yours: {p.parent.name}", str(p)) for p in model_checkpoints(runs)]  # the run's folder
         options += [(f"scratch ({name})", f"{SCRATCH}{name}") for name in configs.PRESETS]
         options += [(f"{name} (OpenAI's weights)", name) for name in configs.gpt2_weights_available()]
         return options
@@ -189,6 +192,13 @@ class TrainScreen(Screen):
         if not self.running:
             self._show_panels(self.kind)
 
+    @on(Select.Changed, "#judge-api")
+    def _api_changed(self, event: Select.Changed) -> None:
+        """The defaults the judge run uses when Model and Host are left empty, as placeholders."""
+        openai = event.value == "openai"
+        self.query_one("#judge-model", Input).placeholder = "the server's model" if openai else "llama3"
+        self.query_one("#judge-host", Input).placeholder = resolve_host(None, str(event.value))
+
     def _show_options(self, kind: str) -> None:
         self.query_one("#options").display = kind == "pretrain"
         for other in RUN_KINDS[1:]:
@@ -199,6 +209,9 @@ class TrainScreen(Screen):
         self.query_one("#plots").display = kind != "judge"
         self.query_one("#scores").display = kind == "judge"
         self.query_one(AccuracyPlot).display = kind == "classify"
+        box = self.query_one("#sample-box")
+        box.display = kind != "classify"  # classify has no samples: its curves get the room
+        box.set_class(kind in ("instruct", "judge"), "-wide")  # responses and the worst answers are tables
 
     # -- starting and stopping ----------------------------------------------------------------------------------
     @property
@@ -378,8 +391,9 @@ class TrainScreen(Screen):
                 Content.styled(resumed + " Results are saved as they come; Stop keeps them.", "$text-muted")))
         else:
             filled = e.get("filled_in") or []
-            note = (f" Filled in from the reference: {', '.join(filled)}." if filled
-                    else " All of it is your code.")
+            named = ", ".join(filled[:FILLED_NAMED]) + (f" and {len(filled) - FILLED_NAMED} more"
+                                                        if len(filled) > FILLED_NAMED else "")
+            note = f" Filled in from the reference: {named}." if filled else " All of it is your code."
             self._set_status(Content.assemble(
                 Content.styled(f"Training ({e.get('run', self.run_kind)}) on {e.get('device', '?')}.", "bold"),
                 Content.styled(note, "$text-muted")))
@@ -389,8 +403,7 @@ class TrainScreen(Screen):
     def _response(self, e: dict) -> None:
         """instruct answers its test entries after training: show the newest beside the reference answers."""
         self.shown_responses = [*self.shown_responses, e][-RESPONSES_SHOWN:]
-        table = Table(expand=True, show_lines=True, title=f"Responses {e.get('index', 0) + 1}/{e.get('total', '?')}"
-                      f" (the newest {len(self.shown_responses)})", title_justify="left")
+        table = Table(expand=True, box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
         for name in ("Instruction", "Reference", "Your model"):
             table.add_column(name, ratio=1)
         for r in self.shown_responses:
@@ -412,7 +425,8 @@ class TrainScreen(Screen):
         worst = e.get("worst") or []
         if not worst:
             return
-        table = Table(expand=True, show_lines=True, title="The five worst-scored answers", title_justify="left")
+        table = Table(expand=True, box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False,
+                      title="The worst-scored answers", title_justify="left", title_style="bold")
         table.add_column("Score", width=5, justify="right")
         for name in ("Instruction", "Reference", "Response"):
             table.add_column(name, ratio=1)

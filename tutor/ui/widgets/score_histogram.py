@@ -1,5 +1,6 @@
-"""The judge's scores as they come in: a text histogram of 0-100 in ten bins, the running average, and how many
-replies had no usable score."""
+"""The judge's scores as they come in: a text histogram of 0-100 in ten bins (two columns of five, so that it
+fits beside the worst answers on a 24-line terminal), the running average, and how many replies had no usable
+score."""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ from textual.widgets import Static
 
 from tutor.runs.judge import histogram
 
-BAR_WIDTH = 30
+BAR_WIDTH = 22
 
 
 class ScoreHistogram(Static):
     DEFAULT_CSS = """
-    ScoreHistogram { height: auto; min-height: 12; padding: 0 1; }
+    ScoreHistogram { height: auto; padding: 0 1; }
     """
 
     def __init__(self, **kwargs):
@@ -57,9 +58,12 @@ class ScoreHistogram(Static):
             Content.styled(f" · {self.missing} missing or unparsable", "$text-warning" if self.missing else
                            "$text-muted"),
         ]
-        for label, n in reversed(counts):  # the best scores on top
-            bar = "█" * round(BAR_WIDTH * n / top)
-            parts += ["\n", Content.styled(f"{label:>7} ", "$text-muted"), Content.styled(f"{bar:<{BAR_WIDTH}}",
-                                                                                          "$text-accent"),
-                      f" {n}"]
+        best_first = list(reversed(counts))  # 90-100 on top; two columns of five bins keep it short
+        half = len(best_first) // 2
+        for left, right in zip(best_first[:half], best_first[half:]):
+            parts.append("\n")
+            for col, (label, n) in enumerate((left, right)):
+                bar = "█" * round(BAR_WIDTH * n / top)
+                parts += ["    " if col else "", Content.styled(f"{label:>6} ", "$text-muted"),
+                          Content.styled(f"{bar:<{BAR_WIDTH}}", "$text-accent"), f" {n:>3}"]
         self.update(Content.assemble(*parts))
