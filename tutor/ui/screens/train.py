@@ -280,8 +280,12 @@ class TrainScreen(Screen):
         self.query_one("#sample", Static).update("")
         self.query_one("#run-progress", ProgressBar).update(total=None, progress=0)
         self._show_panels(kind)
+        data = {"classify": "#classify-data", "instruct": "#instruct-data"}.get(kind)
+        data = str(self.query_one(data, Select).value) if data else "builtin"
         self._set_status("Starting the judge…" if kind == "judge" else
-                         "Starting the run (the first step imports torch and builds the model)…")
+                         "Starting the run (the first step imports torch and builds the model)…" if data == "builtin"
+                         else f"Starting the run: it downloads {data} on first use, imports torch and builds the "
+                              f"model…")
         self._set_running(True)
         self._follow(self.run)
 
@@ -455,6 +459,9 @@ class TrainScreen(Screen):
         self._show_progress()
         self._set_running(False)
         self._refresh_choices()
+        bar = self.query_one("#run-progress", ProgressBar)
+        if bar.total is None:  # it never started: no bar left pulsing
+            bar.update(total=100, progress=0)
         if any(e.get("event") == "error" for e in self.events):
             return  # the error event already says what happened
         done = next((e for e in reversed(self.events) if e.get("event") == "done"), None)
