@@ -175,16 +175,14 @@ class TrainScreen(Screen):
             select.set_options(options)
             if any(v == current for _, v in options):
                 select.value = current
-            elif options and select_id != "#classify-init":  # classify keeps scratch as its default
-                select.value = options[0][1]
-            elif options:
-                select.value = f"{SCRATCH}tiny"
+            elif options:  # classify keeps a scratch model as its default; the others take the newest
+                select.value = f"{SCRATCH}tiny" if select_id == "#classify-init" else options[0][1]
 
     @property
     def kind(self) -> str:
         """The run kind the radio set picks (what s starts)."""
         pressed = self.query_one("#run-kind", RadioSet).pressed_button
-        return str(pressed.label) if pressed is not None else RUN_KINDS[0]
+        return pressed.id.removeprefix("kind-") if pressed is not None and pressed.id else RUN_KINDS[0]
 
     @on(RadioSet.Changed, "#run-kind")
     def _kind_changed(self, event: RadioSet.Changed) -> None:
