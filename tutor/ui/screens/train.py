@@ -427,9 +427,8 @@ class TrainScreen(Screen):
         worst = e.get("worst") or []
         if not worst:
             return
-        table = Table(expand=True, box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False,
-                      title="The worst-scored answers", title_justify="left", title_style="bold")
-        table.add_column("Score", width=5, justify="right")
+        table = Table(expand=True, box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
+        table.add_column("Worst", width=5, justify="right")
         for name in ("Instruction", "Reference", "Response"):
             table.add_column(name, ratio=1)
         for w in worst[:WORST_SHOWN]:
