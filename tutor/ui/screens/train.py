@@ -20,6 +20,7 @@ from textual.widgets import (Button, Checkbox, Footer, Input, Label, ProgressBar
                              Static)
 
 from tutor.runs import configs
+from tutor.runs.classify import TOKENS, TRAINABLE
 from tutor.runs.judge import resolve_host
 from tutor.ui.messages import RunEnded, RunEvent
 from tutor.ui.run_files import model_checkpoints, responses_files, shown_path
@@ -38,7 +39,7 @@ WORST_SHOWN = 5  # judge: the worst-scored answers at the end
 FILLED_NAMED = 6  # the first exercises filled in from the reference are named, the rest counted (space is short)
 SCRATCH = "scratch:"  # init values "scratch:tiny", "scratch:small": a random model of that config
 NO_RESPONSES = "no responses yet: run instruct first"
-TRAINABLE = (("default", ""), ("last block", "last-block"), ("last two blocks", "last-two-blocks"), ("all", "all"))
+TRAINABLE_CHOICES = [("default", "")] + [(t.replace("-", " "), t) for t in TRAINABLE]  # default: the run decides
 
 
 def _short(text: str, n: int = 160) -> str:
@@ -95,9 +96,9 @@ class TrainScreen(Screen):
                              id="classify-init", classes="init")
             with Horizontal(classes="row"):
                 yield Label("Train ", classes="muted")
-                yield Select(TRAINABLE, value="", allow_blank=False, compact=True, id="classify-trainable")
+                yield Select(TRAINABLE_CHOICES, value="", allow_blank=False, compact=True, id="classify-trainable")
                 yield Label(" Token ", classes="muted")
-                yield Select([("last", "last"), ("first", "first")], value="last", allow_blank=False, compact=True,
+                yield Select([(t, t) for t in TOKENS], value="last", allow_blank=False, compact=True,
                              id="classify-token")
                 yield Label(" Epochs ", classes="muted")
                 yield Input("5", type="integer", compact=True, id="classify-epochs", max_length=4, classes="epochs")
