@@ -85,13 +85,14 @@ def classify(argv):
             sys.exit(1)
     out = ws / ".tutor" / "runs" / f"classify-fake-{os.getpid()}"
     steps = int(os.environ.get("FAKE_RUN_STEPS", "20"))
+    step_s = float(os.environ.get("FAKE_RUN_STEP_S", "0.01"))
     emit(event="start", run="classify", out=str(out), device="cpu", filled_in=["classifier"], total_steps=steps)
     for step in range(1, steps + 1):
         if stop:
             break
-        time.sleep(0.01)
+        time.sleep(step_s)
         emit(event="progress", epoch=1, step=step, total_steps=steps, tokens_seen=step * 8 * 40,
-             tokens_per_s=3200.0, examples_seen=step * 8, examples_per_s=80.0, eta_s=(steps - step) * 0.01)
+             tokens_per_s=3200.0, examples_seen=step * 8, examples_per_s=80.0, eta_s=(steps - step) * step_s)
         if step % 5 == 0:
             emit(event="eval", step=step, train_loss=0.7 / step ** 0.5, val_loss=0.75 / step ** 0.5,
                  train_acc=min(0.5 + step / 40, 0.975), val_acc=min(0.5 + step / 45, 0.9125),
@@ -102,7 +103,8 @@ def classify(argv):
     emit(event="checkpoint", path=str(out / "checkpoint.pt"))
     emit(event="done", out=str(out), checkpoint=str(out / "checkpoint.pt"), classifier=str(out / "classifier.pt"),
          metrics=str(out / "metrics.json"), interrupted=stop,
-         accuracy={} if stop else {"train": 0.975, "validation": 0.9125, "test": 0.9333})
+         accuracy={} if stop else {"train": 0.975, "validation": 0.9125, "test": 0.9333},
+         resume=f"tutor run classify --resume {out / 'checkpoint.pt'}" if stop else None)
 
 
 def instruct(argv):

@@ -108,6 +108,16 @@ def test_classify_shows_live_accuracy_and_a_missing_download_says_how_to_get_it(
             assert "Test accuracy 93.3%" in status and "Playground's classify mode" in status, status
             assert "classifier.pt" in status
 
+            monkeypatch.setenv("FAKE_RUN_STEPS", "100000")  # until stopped
+            monkeypatch.setenv("FAKE_RUN_STEP_S", "0.02")
+            await pilot.press("s")
+            await wait_until(pilot, lambda: any(e.get("event") == "eval" for e in screen.events), what="an eval")
+            await pilot.press("x")
+            await _finish(pilot, screen, "the stopped classify run")
+            status = text_of(screen.query_one("#run-status"))
+            assert status.startswith("Stopped.") and "To go on: tutor run classify --resume" in status, status
+            monkeypatch.delenv("FAKE_RUN_STEPS")
+
             screen.query_one("#classify-data").value = "sms-spam"
             screen.query_one("#classify-init").value = "scratch:tiny"
             monkeypatch.setenv("FAKE_RUN_NOT_DOWNLOADED", "1")

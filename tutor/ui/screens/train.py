@@ -476,19 +476,25 @@ class TrainScreen(Screen):
             return ""
         return f"{what}: {shown_path(Path(path), self.app.workspace.root)}. "
 
+    @staticmethod
+    def _resume(done: dict) -> str:
+        """The command that continues a stopped run (the run says it), for the shell."""
+        return f"To go on: {done['resume']}" if done.get("resume") else "Start it again to train anew."
+
     def _next_step(self, done: dict | None, stopped: bool) -> str:
         """What the run left and what to do with it next."""
         done = done or {}
         if self.run_kind == "classify":
             acc = done.get("accuracy") or {}
             if stopped or not acc:
-                return f"{self._where(self.checkpoint, 'Checkpoint')}Start classify again to train anew."
+                return f"{self._where(self.checkpoint, 'Checkpoint')}{self._resume(done)}"
             return (f"Test accuracy {100 * acc.get('test', 0):.1f}% (train {100 * acc.get('train', 0):.1f}%, "
                     f"validation {100 * acc.get('validation', 0):.1f}%). {self._where(done.get('classifier'), 'Classifier')}"
                     f"Try it in the Playground's classify mode (4).")
         if self.run_kind == "instruct":
             if stopped or not self.responses:
-                return f"{self._where(self.checkpoint, 'Checkpoint')}The test responses are written when a run finishes."
+                return (f"{self._where(self.checkpoint, 'Checkpoint')}{self._resume(done)} The test responses are "
+                        f"written when a run finishes.")
             return f"{self._where(self.responses, 'Responses')}Press j to judge them."
         if self.run_kind == "judge":
             avg = done.get("average")
