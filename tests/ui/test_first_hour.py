@@ -74,11 +74,18 @@ def test_train_offers_what_the_runs_accept(workspace):
             await wait_until(pilot, lambda: isinstance(app.screen, TrainScreen), what="the Train screen")
             screen = app.screen
             kinds = [str(b.label) for b in screen.query(RadioButton)]
-            assert kinds == ["pretrain"], "only runs that exist are offered"
+            assert kinds == ["pretrain", "classify", "instruct", "judge"], "only runs that exist are offered"
             assert not any(b.disabled for b in screen.query(RadioButton))
             config = [v for _, v in screen.query_one("#config", Select)._options]
             device = [v for _, v in screen.query_one("#device", Select)._options]
             assert config == list(configs.PRESETS) and device == list(configs.DEVICES)
+            from tutor.runs.classify import TOKENS, TRAINABLE
+
+            trainable = [v for _, v in screen.query_one("#classify-trainable", Select)._options]
+            assert trainable == ["", *TRAINABLE], "the run's own default, then each --trainable it accepts"
+            assert [v for _, v in screen.query_one("#classify-token", Select)._options] == list(TOKENS)
+            for kind in ("classify", "instruct"):
+                assert [v for _, v in screen.query_one(f"#{kind}-device", Select)._options] == list(configs.DEVICES)
 
     drive(scenario)
 

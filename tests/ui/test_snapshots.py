@@ -164,3 +164,36 @@ def test_playground_chat_80x24(snap_workspace, snap_compare):
         await steady(pilot)
 
     assert snap_compare(app_for(snap_workspace), terminal_size=(80, 24), run_before=chat)
+
+
+def test_train_judge_scores(snap_workspace, snap_compare):
+    responses = snap_workspace.runs_dir / "instruct-scratch-20261201-120000" / "responses.json"
+    responses.parent.mkdir(parents=True)
+    responses.write_text("[]")
+
+    async def judge(pilot):
+        app = pilot.app
+        await pilot.press("3")
+        await pilot.pause()
+        screen = app.screen
+        screen.query_one("#kind-judge").value = True
+        await pilot.pause()
+        screen.run_kind = "judge"  # as a started judge run sets it
+        screen._show_panels("judge")
+        scores = [88, 71, None, 64, 45, 93, 52, 30, 77, 12, 58, 66]
+        screen.post_message(RunEvent({"event": "start", "run": "judge", "out": "x", "device": "h",
+                                      "filled_in": [], "total_steps": 12, "model": "llama3",
+                                      "host": "http://localhost:11434", "resumed": 0, "resumed_scores": []}))
+        for i, s in enumerate(scores):
+            screen.post_message(RunEvent({"event": "judged", "index": i, "score": s,
+                                          "status": "scored" if s is not None else "unparsable"}))
+        worst = sorted((s, i) for i, s in enumerate(scores) if s is not None)[:5]
+        screen.post_message(RunEvent({"event": "done", "out": "x", "checkpoint": None, "metrics": "x",
+                                      "average": 59.6, "scored": 11, "entries": 12, "missing": [{"index": 2}],
+                                      "worst": [{"index": i, "score": s, "instruction": f"Rewrite sentence {i}.",
+                                                 "output": "The reference answer.", "response": "What it said."}
+                                                for s, i in worst]}))
+        await wait_until(pilot, lambda: len(screen.events) == 14, what="the events")
+        await steady(pilot)
+
+    assert snap_compare(app_for(snap_workspace), terminal_size=(80, 24), run_before=judge)

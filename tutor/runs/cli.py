@@ -290,9 +290,13 @@ def _instruct_answer(model, instruction, input_text, response_tokens, device, re
 def judge(
     responses: Path = typer.Argument(..., metavar="RESPONSES.json", help="Entries with instruction, input, output "
                                      "and a response under --response-key (the course's instruction-data-with-response.json is one)."),
-    model: str = typer.Option("llama3", "--model", help="The judge: a model pulled into Ollama."),
-    host: Optional[str] = typer.Option(None, "--host", help="Ollama's URL (default: $OLLAMA_HOST, else "
-                                       "http://localhost:11434)."),
+    model: Optional[str] = typer.Option(None, "--model", help="The judge: a model pulled into Ollama (default "
+                                        "llama3); with --api openai, one the server serves (default: its only "
+                                        "one)."),
+    host: Optional[str] = typer.Option(None, "--host", help="The server's URL (default: $OLLAMA_HOST, else "
+                                       "http://localhost:11434; with --api openai http://localhost:8080)."),
+    api: str = typer.Option("ollama", "--api", help="ollama (the default) | openai: a server speaking the OpenAI "
+                            "chat API (llama.cpp's llama-server, vLLM); $OPENAI_API_KEY is sent if set."),
     response_key: str = typer.Option("model_response", "--response-key", help="The key of the response to judge."),
     timeout: float = typer.Option(120.0, "--timeout", help="Seconds to wait for each reply."),
     retries: int = typer.Option(2, "--retries", help="Tries again after a timeout or a dropped connection."),
@@ -306,15 +310,19 @@ def judge(
     """Score responses 0-100 with a stronger model through Ollama: average, histogram, worst answers.
 
     Results are saved as they arrive; run the same command again to resume an interrupted run.
+    [bold]--api openai[/] judges through llama.cpp, vLLM or any server speaking the OpenAI chat API.
     """
     if timeout <= 0 or retries < 0:
         _usage("--timeout must be positive and --retries at least 0.")
+    if api not in ("ollama", "openai"):
+        _usage(f"--api {api}: choose ollama or openai.")
     ws = _find_workspace(workspace)
     from tutor.runs.judge import JudgeConfig, judge as run_judge
     from tutor.runs.render_eval import JudgeConsole
 
-    cfg = JudgeConfig(responses=responses, model=model, host=host, response_key=response_key, out=out,
-                      timeout=timeout, retries=retries, restart=restart, workspace=ws, use_reference=reference)
+    cfg = JudgeConfig(responses=responses, model=model or ("llama3" if api == "ollama" else None), host=host,
+                      response_key=response_key, out=out, timeout=timeout, retries=retries, restart=restart,
+                      workspace=ws, use_reference=reference, api=api)
     result = _run(run_judge, cfg, JudgeConsole(console), events)
     if result is not None and result.interrupted:
         raise typer.Exit(130)

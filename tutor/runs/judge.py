@@ -8,8 +8,9 @@ arrives, so an interrupted run keeps what it scored and a second run resumes whe
 without a usable score counts as missing; it is listed, never guessed.
 
 Before the first request the server and the model are checked (`/api/tags`), so that "the server is not
-running" and "the model is not pulled" each end in the one command that fixes it. Nothing here prints or
-imports a UI, and no torch: judging needs none.
+running" and "the model is not pulled" each end in the one command that fixes it. `--api openai` swaps Ollama
+for a server speaking the OpenAI chat API (llama.cpp, vLLM; `judge_openai.py`), with the same retries, timeouts
+and missing scores. Nothing here prints or imports a UI, and no torch: judging needs none.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from tutor.runs.events import Emit, event
 
 DEFAULT_MODEL = "llama3"
 DEFAULT_HOST = "http://localhost:11434"
+APIS = ("ollama", "openai")  # `--api`: Ollama's own API (the default), or the OpenAI chat API
 RESPONSE_KEY = "model_response"
 RESULTS_VERSION = 1
 MAX_FAILED_IN_A_ROW = 3  # after this many entries that got no reply at all, the server is considered gone
@@ -38,8 +40,8 @@ MAX_FAILED_IN_A_ROW = 3  # after this many entries that got no reply at all, the
 @dataclass(frozen=True)
 class JudgeConfig:
     responses: Path
-    model: str = DEFAULT_MODEL
-    host: Optional[str] = None  # None: $OLLAMA_HOST, else http://localhost:11434
+    model: Optional[str] = DEFAULT_MODEL  # None with api="openai": the one model the server serves
+    host: Optional[str] = None  # None: $OLLAMA_HOST, else http://localhost:11434 (openai: localhost:8080)
     response_key: str = RESPONSE_KEY
     out: Optional[Path] = None  # the results file (JSON lines); default next to RESPONSES.json
     timeout: float = 120.0  # seconds per request
@@ -47,6 +49,7 @@ class JudgeConfig:
     restart: bool = False  # ignore earlier results in the results file (it is rewritten)
     workspace: Any = None
     use_reference: bool = False
+    api: str = "ollama"  # one of APIS
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,11 @@ class JudgeUnavailable(RunError):
     """The judge server cannot be used; the message names the command that fixes it."""
 
 
-def resolve_host(host: Optional[str]) -> str:
+def resolve_host(host: Optional[str], api: str = "ollama") -> str:
+    if api == "openai":
+        from tutor.runs.judge_openai import DEFAULT_OPENAI_HOST
+
+        host = host or DEFAULT_OPENAI_HOST
     host = host or os.environ.get("OLLAMA_HOST") or DEFAULT_HOST
     return host if "://" in host else f"http://{host}"
 
@@ -155,6 +162,9 @@ class OllamaJudge:
     `last` keeps the last reply (or the last error), so the run can store and list it.
     """
 
+    server = "Ollama server"  # what the run's messages call it
+    fix = "check `ollama serve`"
+
     def __init__(self, client, model: str, host: str, retries: int, sleep: Callable[[float], None] = time.sleep):
         self.client, self.model, self.host, self.retries, self.sleep = client, model, host, retries, sleep
         self.last_reply: Optional[str] = None
@@ -193,6 +203,25 @@ class _NoReply(Exception):
     """The judge gave no reply after its retries (raised through the learner's score_responses)."""
 
 
+def make_judge(cfg: JudgeConfig, host: str, client=None, sleep: Callable[[float], None] = time.sleep):
+    """The judge callable for `cfg.api`, connected (and its model checked) unless `client` is given (tests)."""
+    if cfg.api not in APIS:
+        raise RunError(f"--api {cfg.api}: choose one of {', '.join(APIS)}.")
+    if cfg.api == "openai":
+        from tutor.runs.judge_openai import OpenAIJudge, connect_openai
+
+        model = cfg.model
+        if client is None:
+            client, model = connect_openai(host, cfg.model, cfg.timeout)
+        elif model is None:
+            raise RunError("A judge client given without a model.")
+        return OpenAIJudge(client, model, host, cfg.retries, sleep=sleep)
+    model = cfg.model or DEFAULT_MODEL
+    if client is None:
+        client = connect(host, model, cfg.timeout)
+    return OllamaJudge(client, model, host, cfg.retries, sleep=sleep)
+
+
 # -- the run --------------------------------------------------------------------------------------------------
 def histogram(scores: list, width: int = 10) -> list[tuple[str, int]]:
     """Counts of the scores in the bins 0-9, 10-19, ..., 90-100 (100 goes with 90-99)."""
@@ -210,7 +239,8 @@ def judge(cfg: JudgeConfig, emit: Emit = lambda e: None, *, stop: Optional[threa
     """Score every response of `cfg.responses` with the judge model; return the scores and where they are.
 
     Args:
-        client: an `ollama.Client`-like object to use instead of connecting to `cfg.host` (tests).
+        client: an `ollama.Client`-like object (an `httpx.Client` for api="openai") to use instead of connecting
+            to `cfg.host` (tests).
         stop: set it to stop after the current entry (Ctrl-C does the same in the main thread).
 
     Raises:
@@ -218,28 +248,28 @@ def judge(cfg: JudgeConfig, emit: Emit = lambda e: None, *, stop: Optional[threa
     """
     stop = stop or threading.Event()
     entries = load_responses(cfg.responses, cfg.response_key)
-    results_path = Path(cfg.out).expanduser() if cfg.out else default_results_path(cfg.responses, cfg.model)
-    summary_path = results_path.with_suffix(".summary.json")
-    host = resolve_host(cfg.host)
+    host = resolve_host(cfg.host, cfg.api)
 
     assembly = assemble(cfg.workspace, use_reference=cfg.use_reference)
     install_exercises_mapping(assembly.mapping)
     score_responses = import_piece(assembly, "evaluation", "score_responses")
 
+    the_judge = make_judge(cfg, host, client, sleep)
+    model = the_judge.model  # with api="openai" and no --model, the one the server serves
+    results_path = Path(cfg.out).expanduser() if cfg.out else default_results_path(cfg.responses, model)
+    summary_path = results_path.with_suffix(".summary.json")
     ids = [entry_id(e, cfg.response_key) for e in entries]
-    done = {} if cfg.restart else {i: r for i, r in read_results(results_path, cfg.model).items()
+    done = {} if cfg.restart else {i: r for i, r in read_results(results_path, model).items()
                                    if i < len(entries) and r.get("id") == ids[i]}
-    if client is None:
-        client = connect(host, cfg.model, cfg.timeout)
-    the_judge = OllamaJudge(client, cfg.model, host, cfg.retries, sleep=sleep)
     results_path.parent.mkdir(parents=True, exist_ok=True)
     if cfg.restart and results_path.exists():
         results_path.unlink()
 
     learner = "evaluation" in assembly.learner
     emit(event("start", run="judge", out=str(results_path), device=host, filled_in=list(assembly.filled_in),
-               total_steps=len(entries), model=cfg.model, host=host, responses=str(cfg.responses),
-               resumed=len(done), learner=list(assembly.learner),
+               total_steps=len(entries), model=model, host=host, api=cfg.api, responses=str(cfg.responses),
+               resumed=len(done), resumed_scores=[[i, done[i].get("score")] for i in sorted(done)],
+               learner=list(assembly.learner),
                assembly=("Your score_responses, judge_prompt and parse_score" if learner else
                          "The reference score_responses, judge_prompt and parse_score (evaluation does not "
                          "pass yet)" if cfg.workspace is not None and not cfg.use_reference else
@@ -270,7 +300,7 @@ def judge(cfg: JudgeConfig, emit: Emit = lambda e: None, *, stop: Optional[threa
             except KeyboardInterrupt:  # a second Ctrl-C: stop now, the file holds every finished entry
                 raise RunError(f"Stopped at once. The results so far are kept in {results_path}; run the same "
                                f"command again to go on.") from None
-            rec = {"v": RESULTS_VERSION, "index": i, "id": ids[i], "model": cfg.model, "status": status,
+            rec = {"v": RESULTS_VERSION, "index": i, "id": ids[i], "model": model, "status": status,
                    "score": score, "reply": the_judge.last_reply, "error": error}
             out.write(json.dumps(rec, ensure_ascii=False) + "\n")
             out.flush()  # written as it arrives: an interruption keeps everything judged so far
@@ -285,8 +315,8 @@ def judge(cfg: JudgeConfig, emit: Emit = lambda e: None, *, stop: Optional[threa
                        average=sum(have) / len(have) if have else None))
             if failed_in_a_row >= MAX_FAILED_IN_A_ROW:
                 raise JudgeUnavailable(
-                    f"The Ollama server at {host} stopped answering ({error}) for {failed_in_a_row} entries in a "
-                    f"row. The {len(have)} scores so far are kept in {results_path}; check `ollama serve` and "
+                    f"The {the_judge.server} at {host} stopped answering ({error}) for {failed_in_a_row} entries "
+                    f"in a row. The {len(have)} scores so far are kept in {results_path}; {the_judge.fix} and "
                     f"run this command again to go on (try a larger --timeout for a slow machine).")
 
     interrupted = interrupted or (stop.is_set() and len(records) < len(entries))
@@ -300,7 +330,7 @@ def judge(cfg: JudgeConfig, emit: Emit = lambda e: None, *, stop: Optional[threa
               "response": entries[i][cfg.response_key]} for i in order[:5]]
     missing_list = [{"index": i, "status": records[i]["status"], "reply": records[i].get("reply"),
                      "error": records[i].get("error"), "instruction": entries[i]["instruction"]} for i in missing]
-    summary = {"model": cfg.model, "host": host, "responses": str(cfg.responses), "results": str(results_path),
+    summary = {"model": model, "api": cfg.api, "host": host, "responses": str(cfg.responses), "results": str(results_path),
                "entries": len(entries), "scored": len(have), "missing": missing, "not_judged": not_judged,
                "average": average, "histogram": histogram(scores), "worst": worst, "interrupted": interrupted,
                "scores": scores}
@@ -309,6 +339,6 @@ def judge(cfg: JudgeConfig, emit: Emit = lambda e: None, *, stop: Optional[threa
     os.replace(tmp, summary_path)
     emit(event("done", out=str(results_path), checkpoint=None, metrics=str(summary_path), average=average,
                scored=len(have), entries=len(entries), missing=missing_list, not_judged=len(not_judged),
-               histogram=summary["histogram"], worst=worst, interrupted=interrupted, model=cfg.model))
+               histogram=summary["histogram"], worst=worst, interrupted=interrupted, model=model))
     return JudgeResult(results=results_path, summary=summary_path, scores=scores, average=average, missing=missing,
                        interrupted=interrupted)

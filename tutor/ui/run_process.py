@@ -58,6 +58,50 @@ class RunLauncher:
             argv += ["--response-tokens", str(response_tokens)]
         return argv + ["--events", "--workspace", str(workspace)]
 
+    def classify(self, workspace: Path, *, data: str = "builtin", init: str = "scratch", config: str | None = "tiny",
+                 trainable: str | None = None, token: str = "last", epochs: int | None = None,
+                 device: str = "auto") -> list[str]:
+        """`config` sizes a scratch model (left out for any other init); `trainable` None: the run's default."""
+        argv = [*self.prefix, "classify", "--data", data, "--init", init, "--events"]
+        if init == "scratch" and config:
+            argv += ["--config", config]
+        if trainable:
+            argv += ["--trainable", trainable]
+        if token and token != "last":
+            argv += ["--token", token]
+        return argv + _common(epochs, device, workspace)
+
+    def instruct(self, workspace: Path, *, data: str = "builtin", init: str = "scratch", config: str | None = "tiny",
+                 epochs: int | None = None, mask_prompt: bool = False, device: str = "auto") -> list[str]:
+        argv = [*self.prefix, "instruct", "--data", data, "--init", init, "--events"]
+        if init == "scratch" and config:
+            argv += ["--config", config]
+        if mask_prompt:
+            argv += ["--mask-prompt"]
+        return argv + _common(epochs, device, workspace)
+
+    def judge(self, workspace: Path, *, responses: str, api: str = "ollama", model: str | None = None,
+              host: str | None = None) -> list[str]:
+        """`model` and `host` None: the run's defaults (llama3 at $OLLAMA_HOST or localhost; openai: the server's
+        one model at localhost:8080)."""
+        argv = [*self.prefix, "judge", responses, "--events"]
+        if api != "ollama":
+            argv += ["--api", api]
+        if model:
+            argv += ["--model", model]
+        if host:
+            argv += ["--host", host]
+        return argv + ["--workspace", str(workspace)]
+
+
+def _common(epochs: int | None, device: str, workspace: Path) -> list[str]:
+    argv: list[str] = []
+    if epochs:
+        argv += ["--epochs", str(epochs)]
+    if device and device != "auto":
+        argv += ["--device", device]
+    return argv + ["--workspace", str(workspace)]
+
 
 def parse_event(line: str) -> dict:
     """One stdout line as an event; a line that is not a JSON object becomes a `log` event."""

@@ -22,6 +22,7 @@ class LossPlot(PlotextPlot):
         self.train: list[float] = []
         self.val: list[float] = []
         self._draw_pending = False
+        self.x_label = "tokens seen"  # classification plots against examples seen
 
     def on_mount(self) -> None:
         self._draw()
@@ -44,7 +45,7 @@ class LossPlot(PlotextPlot):
         plt.clear_data()
         plt.clear_figure()
         plt.title("Loss")
-        plt.xlabel("tokens seen")
+        plt.xlabel(self.x_label)
         if self.tokens:
             plt.plot(self.tokens, self.train, label="train", marker="braille")
             plt.plot(self.tokens, self.val, label="val", marker="braille")

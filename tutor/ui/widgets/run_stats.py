@@ -47,7 +47,9 @@ class RunStats(Static):
             add("step", f"{v['step']}/{total}" if total else str(v["step"]))
         if "epoch" in v:
             add("epoch", str(v["epoch"]))
-        if "tokens_per_s" in v:
+        if "examples_per_s" in v:  # classification counts messages, not tokens
+            add("examples/s", format_rate(v["examples_per_s"]))
+        elif "tokens_per_s" in v:
             add("tokens/s", format_rate(v["tokens_per_s"]))
         if "eta_s" in v:
             add("ETA", format_eta(v["eta_s"]))
@@ -55,4 +57,8 @@ class RunStats(Static):
             add("train", f"{v['train_loss']:.3f}")
         if "val_loss" in v:
             add("val", f"{v['val_loss']:.3f}")
+        if "train_acc" in v:
+            add("train acc", f"{100 * v['train_acc']:.1f}%")
+        if "val_acc" in v:
+            add("val acc", f"{100 * v['val_acc']:.1f}%")
         self.update(Content.assemble(*parts))
