@@ -167,6 +167,24 @@ def test_the_builtin_messages_are_varied_and_both_classes_are_well_represented()
     assert any("http" in t or ".example" in t for t in spam) and any("£" in t for t in ham)
 
 
+def test_the_builtin_messages_cannot_be_told_apart_by_length_alone():
+    """Short spam and long ham in the built-in file, so a classifier must read the words: the best single
+    length threshold (every cut, both directions) stays near the majority rate, not the ~97% it once gave."""
+    from tutor.data.bpe import gpt2_encoding
+
+    enc = gpt2_encoding()
+    lengths = [(len(enc.encode(t)), label) for label, t in sms.load_messages("builtin").rows]
+    spam = [n for n, label in lengths if label == 1]
+    ham = [n for n, label in lengths if label == 0]
+    assert sum(n < 15 for n in spam) >= 40 and sum(n > 23 for n in ham) >= 40, (sorted(spam), sorted(ham))
+    best = 0.0
+    for cut in sorted({n for n, _ in lengths}):
+        right = sum((n >= cut) == (label == 1) for n, label in lengths) / len(lengths)  # "long means spam"
+        best = max(best, right, 1 - right)  # and "short means spam"
+    majority = max(len(spam), len(ham)) / len(lengths)
+    assert majority <= best <= 0.70, f"a length threshold alone classifies {best:.1%} (majority {majority:.1%})"
+
+
 def test_balanced_split_is_70_10_20_balanced_and_fixed():
     rows = [(1, f"spam {i}") for i in range(50)] + [(0, f"ham {i}") for i in range(400)]
     train, val, test = sms.balanced_split(rows)

@@ -3,7 +3,7 @@ majority class), writes metrics.json, the split CSVs, curves and a classifier th
 weights_only=True; `--model RUN --text` classifies with it; a stopped run resumes on the uninterrupted run's
 trajectory; the learner's classifier module is the one that runs; bad options fail in one line.
 
-Kept small on purpose (two CPU cores): one 25-step run, and a few runs of 8 steps.
+Kept small on purpose (two CPU cores): one 37-step run, and a few runs of 8 steps.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ def workspace(tmp_path_factory):
 def one_epoch(tmp_path_factory, workspace):
     tmp = tmp_path_factory.mktemp("epoch")
     out = tmp / "run"
+    # COMMON's batch 8: one epoch is 37 steps, enough to learn (the default 32 gives 9, which do not here).
     proc = subprocess.run(tutor_cmd("run", "classify", *COMMON, "--epochs", "1", "--eval-freq", "10", "--out",
                                     str(out), "--events", "--workspace", str(workspace)),
                           capture_output=True, text=True, timeout=600, env=_env(tmp))
@@ -61,22 +62,22 @@ def test_one_epoch_learns_and_writes_metrics_curves_splits_and_classifier(one_ep
         assert not missing, f"{ev['event']} event lacks {missing}"
     start = events[0]
     assert start["event"] == "start" and "classifier" in start["learner"] and "classifier" not in start["filled_in"]
-    assert start["split"] == {"train": 200, "validation": 28, "test": 58}
+    assert start["split"] == {"train": 298, "validation": 42, "test": 86}
     assert "hello from your classifier.py" in proc.stderr  # the learner's module ran (its prints go to stderr)
     metrics = json.loads((out / "metrics.json").read_text())
     test_acc = metrics["test_accuracy"]
     # Balanced data: always answering one class scores 50%. One epoch of tiny must clearly beat that.
     assert test_acc >= 0.75, metrics
     cm = metrics["confusion_matrix"]
-    assert cm["true_positives"] + cm["false_negatives"] + cm["false_positives"] + cm["true_negatives"] == 58
-    assert abs((cm["true_positives"] + cm["true_negatives"]) / 58 - test_acc) < 1e-9
+    assert cm["true_positives"] + cm["false_negatives"] + cm["false_positives"] + cm["true_negatives"] == 86
+    assert abs((cm["true_positives"] + cm["true_negatives"]) / 86 - test_acc) < 1e-9
     assert metrics["settings"]["trainable"] == "all" and metrics["trainable_parameters"] == metrics["parameters"]
-    assert [e["step"] for e in events if e["event"] == "eval"] == [0, 10, 20, 25]
+    assert [e["step"] for e in events if e["event"] == "eval"] == [0, 10, 20, 30, 37]
     for name in ("loss.png", "accuracy.png", "classifier.pt", "checkpoint.pt"):
         assert (out / name).is_file(), name
     with open(out / "data" / "train.csv", newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == 200 and set(rows[0]) == {"Label", "Text"} and {r["Label"] for r in rows} == {"0", "1"}
+    assert len(rows) == 298 and set(rows[0]) == {"Label", "Text"} and {r["Label"] for r in rows} == {"0", "1"}
 
 
 def test_the_classifier_loads_with_weights_only(one_epoch):
@@ -84,7 +85,7 @@ def test_the_classifier_loads_with_weights_only(one_epoch):
 
     out = one_epoch[0]
     saved = torch.load(out / "classifier.pt", weights_only=True)
-    assert saved["run"] == "classify-model" and saved["max_length"] == 32
+    assert saved["run"] == "classify-model" and saved["max_length"] == 45
     assert tuple(saved["model"]["out_head.weight"].shape) == (2, 64) and "out_head.bias" in saved["model"]
 
 
