@@ -32,7 +32,7 @@ GPT2_SMALL = {"vocab_size": 50257, "context_length": 1024, "emb_dim": 768, "n_he
 
 def reference_modules():
     """solutions/gpt_model.py and solutions/kv_cache.py, with their siblings from solutions/ too."""
-    from tutor.assemble import install_exercises_mapping, reference_mapping
+    from tutor.exercise_imports import install_exercises_mapping, reference_mapping
 
     install_exercises_mapping(reference_mapping())
     import exercises.gpt_model

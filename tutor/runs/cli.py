@@ -158,6 +158,8 @@ def generate(
                                       "more varied."),
     top_k: int = typer.Option(40, "--top-k", help="Sample only among the k most likely tokens (0 = all)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed for sampling (default: a fresh one)."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Decode without your KV cache (the plain GPTModel "
+                                  "re-reads the whole window every step), to compare the speed."),
     device: str = DeviceOpt,
     reference: bool = ReferenceOpt,
     events: bool = EventsOpt,
@@ -171,7 +173,8 @@ def generate(
     from tutor.runs.render import GenerateConsole
 
     cfg = GenerateConfig(prompt=prompt, weights=weights, max_new_tokens=max_new_tokens, temperature=temperature,
-                         top_k=top_k or None, seed=seed, device=device, workspace=ws, use_reference=reference)
+                         top_k=top_k or None, seed=seed, device=device, workspace=ws, use_reference=reference,
+                         use_cache=not no_cache)
     if events:
         _run(generate_text, cfg, None, True)
     else:

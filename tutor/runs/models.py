@@ -186,6 +186,30 @@ def load_model(spec: str, assembly, *, scratch_cfg: Optional[dict] = None, drop_
     return LoadedModel(model, cfg, "checkpoint", str(ckpt.checkpoint_file(spec)), ckpt.checkpoint_file(spec), saved)
 
 
+def cached_model(CachedGPT, model, cfg: dict, assembly=None):
+    """The kv_cache exercise's `CachedGPT(cfg)` holding `model`'s parameters (shared, not copied: no second
+    copy of the weights in memory). Its parameter names must be those of `model` (the gpt_model exercise's).
+
+    Raises:
+        RunError: when the names or shapes differ.
+    """
+    import torch
+
+    cached = build_uninitialized(CachedGPT, cfg)
+    params = dict(model.named_parameters())
+    own = dict(cached.named_parameters())
+    missing, unexpected = sorted(own.keys() - params.keys()), sorted(params.keys() - own.keys())
+    wrong = [n for n in own.keys() & params.keys() if tuple(own[n].shape) != tuple(params[n].shape)]
+    if missing or unexpected or wrong:
+        detail = "; ".join(f"{what} {', '.join(names[:4])}" for what, names in
+                           [("missing", missing), ("unexpected", unexpected), ("other shapes", wrong)] if names)
+        raise RunError(f"The kv_cache GPTModel does not have the gpt_model GPTModel's parameters ({detail}), so "
+                       "the weights cannot go into it. Run `tutor grade kv_cache`, or add --no-cache.")
+    with torch.no_grad():
+        cached.load_state_dict(params, strict=False, assign=True)
+    return cached
+
+
 def sanity_perplexity(model, tokenizer, device: str = "cpu", text: str = SANITY_TEXT) -> float:
     """exp(mean next-token cross-entropy) of `model` on `text`, in eval() mode (the mode is restored)."""
     import torch

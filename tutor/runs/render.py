@@ -120,6 +120,10 @@ class GenerateConsole:
             self.console.print()
             if ev.get("stopped_at_end_of_text"):
                 self.console.print("[dim](<|endoftext|>)[/]")
+            if ev.get("tokens") and ev.get("tokens_per_s"):
+                how = "cached" if ev.get("cached") else "no cache"
+                self.console.print(f"[dim]{ev['tokens']:,} tokens in {ev['seconds']:.2f} s "
+                                   f"({ev['tokens_per_s']:,.1f} tokens/s, {how})[/]", highlight=False)
 
 
 def _pct(value) -> str:
