@@ -31,6 +31,10 @@ WorkspaceOpt = typer.Option(None, "--workspace", "-w", help="Workspace folder (d
 DeviceOpt = typer.Option("auto", "--device", help="auto (cuda, then mps, then cpu) | cpu | cuda | mps.")
 EventsOpt = typer.Option(False, "--events", help="Print one JSON event per line on stdout (for programs).")
 ReferenceOpt = typer.Option(False, "--reference", help="Use the reference solution for every module.")
+LoraOpt = typer.Option(None, "--lora", help="Fine-tune with your LoRA at this rank (e.g. 8 or 16): the model is "
+                       "frozen, only the low-rank updates train (classify: and its new head).")
+LoraAlphaOpt = typer.Option(None, "--lora-alpha", help="LoRA's alpha (the update is scaled by alpha / rank; "
+                            "default: the rank).")
 
 
 def _usage(message: str) -> None:
@@ -205,6 +209,8 @@ def instruct(
     response_tokens: Optional[int] = typer.Option(None, "--response-tokens",
                                                   help="At most this many tokens per test response (default 256, or the context length if shorter)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (default 123): the split and the run."),
+    lora: Optional[int] = LoraOpt,
+    lora_alpha: Optional[float] = LoraAlphaOpt,
     device: str = DeviceOpt,
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default .tutor/runs/instruct-<init>-<time>)."),
     resume: Optional[Path] = typer.Option(None, "--resume",
@@ -230,7 +236,7 @@ def instruct(
     cfg = InstructConfig(data=data, init=init, config=config, epochs=epochs, batch_size=batch_size, lr=lr,
                          mask_prompt=mask_prompt, max_steps=max_steps, eval_freq=eval_freq,
                          response_tokens=response_tokens, seed=seed, device=device, out=out, resume=resume,
-                         workspace=ws, use_reference=reference)
+                         workspace=ws, use_reference=reference, lora_rank=lora, lora_alpha=lora_alpha)
     if events:
         result = _run(run_instruct, cfg, None, True)
     else:
@@ -326,6 +332,8 @@ def classify(
     eval_iter: Optional[int] = typer.Option(None, "--eval-iter", help="Batches per loss/accuracy estimate."),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop after N optimizer steps in all."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (default 123)."),
+    lora: Optional[int] = LoraOpt,
+    lora_alpha: Optional[float] = LoraAlphaOpt,
     device: str = DeviceOpt,
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default .tutor/runs/classify-…-<time>)."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue a stopped run (checkpoint.pt or folder)."),
@@ -369,7 +377,8 @@ def classify(
     cfg = ClassifyConfig(data=data, init=init, config=config, epochs=epochs, batch_size=batch_size, lr=lr,
                          trainable=trainable, token=token, max_length=max_length, eval_freq=eval_freq,
                          eval_iter=eval_iter, max_steps=max_steps, seed=seed, device=device, out=out,
-                         resume=resume, workspace=ws, use_reference=reference)
+                         resume=resume, workspace=ws, use_reference=reference, lora_rank=lora,
+                         lora_alpha=lora_alpha)
     if events:
         result = _run(classify_run, cfg, None, True)
     else:
