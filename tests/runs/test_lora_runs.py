@@ -136,7 +136,7 @@ def test_lora_instruct_trains_only_lora_and_answers(pretrained, tmp_path):
     init, initial = pretrained
     run = tmp_path / "run"
     events = invoke("instruct", "--data", "builtin", "--init", str(init), "--max-steps", "2", "--eval-freq", "2",
-                    "--response-tokens", "3", "--lora", "2", "--out", str(run), "--reference")
+                    "--response-tokens", "3", "--batch-size", "2", "--lora", "2", "--out", str(run), "--reference")
     start = events[0]
     assert start["lora"]["trainable"] == start["trainable"] == lora_params(2, CFG, True)
     saved = ckpt.load_checkpoint(run)
