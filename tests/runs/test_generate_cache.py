@@ -3,7 +3,7 @@ gives the same tokens both ways, also past the context window (the cache is re-f
 kv_cache module is the one that runs; sampling still goes through `generate`'s temperature and top-k; the
 console prints tokens/s and whether the cache was on.
 
-Cheap on purpose: a random 2-block model with a 16-token window, two child processes of 30 tokens.
+Cheap on purpose: a random 2-block model with a 16-token window, two in-process runs of 30 tokens.
 """
 
 from __future__ import annotations
@@ -13,12 +13,25 @@ import io
 import pytest
 import torch
 
-from tests.runs.test_pretrain_cli import child_env, parse_events, tutor_cmd
+from typer.testing import CliRunner
+
+from tests.runs.test_pretrain_cli import parse_events
 from tutor import paths
 from tutor.exercise_imports import install_exercises_mapping, reference_mapping
 
 CFG = {"vocab_size": 50257, "context_length": 16, "emb_dim": 16, "n_heads": 2, "n_layers": 2,
        "drop_rate": 0.1, "qkv_bias": True}
+
+
+@pytest.fixture(autouse=True)
+def quiet(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TUTOR_WORKSPACE", raising=False)
+    monkeypatch.setenv("TUTOR_CACHE", str(tmp_path / "cache"))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # two cores shared by many: one thread avoids spinning OpenMP waits
+    yield
+    torch.set_num_threads(threads)
 
 
 def reference():
@@ -55,20 +68,20 @@ def workspace(tmp_path_factory):
     return ws.root
 
 
-def _generate(checkpoint, workspace, tmp_path, *extra):
-    import subprocess
+def _generate(checkpoint, workspace, *extra):
+    from tutor.runs.cli import run_app
 
-    proc = subprocess.run(tutor_cmd("run", "generate", "--weights", str(checkpoint), "--prompt",
-                                    "Once upon a time there was", "--max-new-tokens", "30", "--temperature", "0",
-                                    "--device", "cpu", "--events", "--workspace", str(workspace), *extra),
-                          capture_output=True, text=True, timeout=300, env=child_env(tmp_path))
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return parse_events(proc.stdout), proc.stderr
+    r = CliRunner().invoke(run_app, ["generate", "--weights", str(checkpoint), "--prompt",
+                                     "Once upon a time there was", "--max-new-tokens", "30", "--temperature", "0",
+                                     "--device", "cpu", "--events", "--workspace", str(workspace), *extra],
+                           env={"COLUMNS": "200", "TERM": "dumb", "TUTOR_OFFLINE": "1"})
+    assert r.exit_code == 0, r.output
+    return parse_events(r.stdout), r.stderr
 
 
-def test_cached_and_uncached_greedy_runs_give_the_same_tokens(tiny_checkpoint, workspace, tmp_path):
-    cached, err_cached = _generate(tiny_checkpoint, workspace, tmp_path)
-    plain, err_plain = _generate(tiny_checkpoint, workspace, tmp_path, "--no-cache")
+def test_cached_and_uncached_greedy_runs_give_the_same_tokens(tiny_checkpoint, workspace):
+    cached, err_cached = _generate(tiny_checkpoint, workspace)
+    plain, err_plain = _generate(tiny_checkpoint, workspace, "--no-cache")
     start, done = cached[0], cached[-1]
     assert start["cached"] is True and done["cached"] is True and plain[-1]["cached"] is False
     assert "kv_cache" in start["learner"] and "kv_cache" not in start["filled_in"]

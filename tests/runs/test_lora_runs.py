@@ -145,6 +145,10 @@ def test_lora_instruct_trains_only_lora_and_answers(pretrained, tmp_path):
     assert torch.equal(saved["model"]["out_head.linear.weight"], initial["out_head.weight"])
     responses = json.loads((run / "responses.json").read_text(encoding="utf-8"))
     assert len(responses) == 15 and all("model_response" in r for r in responses)
+    # The LoRA run's checkpoint also serves as plain weights (updates merged in): generate reads it.
+    generated = invoke("generate", "--weights", str(run), "--prompt", "Hello", "--max-new-tokens", "3",
+                       "--temperature", "0", "--reference")
+    assert generated[-1]["event"] == "done" and generated[-1]["cached"] is True
 
 
 def test_merged_lora_weights_give_the_lora_models_logits():
@@ -170,5 +174,5 @@ def test_merged_lora_weights_give_the_lora_models_logits():
         want, got = model(ids), plain(ids)
     assert (want - got).abs().max() < 1e-4, (want - got).abs().max()
     # ... and load_model reads a LoRA checkpoint as the plain model (generate --weights, --init)
-    assert models._plain_parameters({"model": params, "settings": {"lora_rank": 2, "lora_alpha": 6.0}}).keys() \
+    assert models.plain_parameters({"model": params, "settings": {"lora_rank": 2, "lora_alpha": 6.0}}).keys() \
         == dict(plain.named_parameters()).keys()

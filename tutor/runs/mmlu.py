@@ -22,6 +22,7 @@ from tutor.runs import checkpoint as ckpt
 from tutor.runs.common import RunError, autocast, default_out, import_piece, prepare_assembly, resolve_device
 from tutor.runs.events import Emit, event
 from tutor.runs.generate import PRETRAINED, latest_checkpoint
+from tutor.runs.models import plain_parameters
 
 CHANCE = 1 / len(LETTERS)
 MAX_SHOTS = 5
@@ -95,7 +96,7 @@ def mmlu(cfg: MmluConfig, emit: Emit = lambda e: None) -> dict:
     model_cfg = dict(saved["model_cfg"])
     model = GPTModel(model_cfg)
     try:
-        ckpt.load_parameters(model, saved["model"])
+        ckpt.load_parameters(model, plain_parameters(saved))  # a LoRA run's updates merged in
     except ckpt.CheckpointError as e:
         raise RunError(f"{weights}: {e}") from None
     del saved

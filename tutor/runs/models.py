@@ -179,7 +179,7 @@ def load_model(spec: str, assembly, *, scratch_cfg: Optional[dict] = None, drop_
         saved = ckpt.load_checkpoint(spec, mmap=True)
         cfg = dict(saved["model_cfg"])
         model = GPTModel(cfg)
-        ckpt.load_parameters(model, _plain_parameters(saved))
+        ckpt.load_parameters(model, plain_parameters(saved))
     except ckpt.CheckpointError as e:
         raise RunError(f"{spec}: {e} Pass gpt2-small|gpt2-medium|gpt2-large|gpt2-xl, a checkpoint.pt (or its run "
                        "folder), or a GPT-2 .safetensors file.") from None
@@ -210,7 +210,7 @@ def cached_model(CachedGPT, model, cfg: dict, assembly=None):
     return cached
 
 
-def _plain_parameters(saved: dict) -> dict:
+def plain_parameters(saved: dict) -> dict:
     """A checkpoint's parameters under the plain GPTModel's names (a LoRA run's updates merged in)."""
     settings = saved.get("settings") or {}
     if not settings.get("lora_rank"):
