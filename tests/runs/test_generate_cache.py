@@ -114,6 +114,8 @@ def test_cached_forward_feeds_only_new_tokens_and_refills_a_slid_window():
             want = plain(window)[:, -1]
             assert torch.allclose(got, want, atol=1e-5), f"window ending at {n}: {(got - want).abs().max()}"
     assert fed == [5] + [1] * 11 + [16] * 4
+    # A learner's generate may treat it as the model: eval(), pos_emb, parameters() reach the cached model.
+    assert step.eval() is cached and step.pos_emb is cached.pos_emb
 
 
 def test_sampling_with_the_cache_uses_generates_temperature_and_top_k():

@@ -336,7 +336,8 @@ def classify_run(cfg: ClassifyConfig, emit: Emit = lambda e: None, *, stop: Opti
         loop=("tutor's own training loop (progress, checkpoints, resume); it calls GPTModel, SpamDataset, "
               "prepare_for_classification, calc_loss_batch and calc_accuracy_loader from the assembled modules"),
         init=init_label, config=settings.config, model=model_cfg, parameters=n_params, trainable=n_trainable,
-        trainable_setting="lora" if lora else settings.trainable, lora=lora, token=settings.token, data=settings.data, data_label=messages.label,
+        trainable_setting="lora" if lora else settings.trainable, lora=lora,
+        token=settings.token, data=settings.data, data_label=messages.label,
         split=counts, max_length=max_length, steps_per_epoch=steps_per_epoch, epochs=settings.epochs,
         batch_size=settings.batch_size, lr=settings.lr, seed=settings.seed,
         resumed_from=str(cfg.resume) if cfg.resume else None,

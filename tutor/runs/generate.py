@@ -123,9 +123,8 @@ class CachedForward:
         self.seen = window
         return logits
 
-    def reset(self) -> None:
-        self.model.reset_kv_cache()
-        self.seen = None
+    def __getattr__(self, name):  # model.eval(), model.pos_emb, next(model.parameters()) … in a `generate`
+        return getattr(self.model, name)
 
 
 def device_warning(model, device: str) -> Optional[str]:
