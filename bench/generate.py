@@ -7,7 +7,9 @@ load of the moment:
 - uncached: solutions/gpt_model.py's `generate_text_simple` (the whole window every step);
 - cached: solutions/kv_cache.py's `generate_text_simple_cached` with the same weights;
 - transformers: `GPT2LMHeadModel.generate(do_sample=False)` (it caches too) with the same weights,
-  copied into the Hugging Face layout (an untied `lm_head`, as our `out_head` is separate).
+  copied into the Hugging Face layout (an untied `lm_head`, as our `out_head` is separate);
+- the run's loop (`--with-run-loop`): what `tutor run generate` does per token, the reference `generate`
+  called for one token at a time on `tutor.runs.generate.CachedForward` (temperature 0).
 
 The two cached generators are timed alternately, best of `--repeat` runs each after a warm-up
 (uncached once: it is the slow one); the script also reports whether the three produce
@@ -32,7 +34,7 @@ GPT2_SMALL = {"vocab_size": 50257, "context_length": 1024, "emb_dim": 768, "n_he
 
 def reference_modules():
     """solutions/gpt_model.py and solutions/kv_cache.py, with their siblings from solutions/ too."""
-    from tutor.assemble import install_exercises_mapping, reference_mapping
+    from tutor.exercise_imports import install_exercises_mapping, reference_mapping
 
     install_exercises_mapping(reference_mapping())
     import exercises.gpt_model
@@ -96,6 +98,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--skip-uncached", action="store_true", help="the slowest of the three")
+    parser.add_argument("--with-run-loop", action="store_true", help="also time tutor run generate's loop")
     args = parser.parse_args()
 
     import torch
@@ -122,6 +125,17 @@ def main() -> None:
         with torch.no_grad():
             return gpt_model.generate_text_simple(plain_model, prompt, n, ctx)
 
+    def run_loop():
+        from exercises.decoding import generate
+
+        from tutor.runs.generate import CachedForward
+
+        step, idx = CachedForward(cached_model), prompt
+        with torch.inference_mode():
+            for _ in range(n):
+                idx = generate(step, idx, max_new_tokens=1, context_size=ctx, temperature=0.0)
+        return idx
+
     def run_hf():
         with torch.no_grad():
             return hf.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=n,
@@ -141,6 +155,7 @@ def main() -> None:
         t, ids_hf = best_time(run_hf, 1)
         t_hf = min(t_hf, t)
     t_uncached, ids_uncached = (None, None) if args.skip_uncached else best_time(run_uncached, 1)
+    t_loop, ids_loop = best_time(run_loop, args.repeat) if args.with_run_loop else (None, None)
 
     import transformers
 
@@ -152,6 +167,9 @@ def main() -> None:
     print(f"transformers generate:       {n / t_hf:8.1f} tokens/s  ({t_hf:.2f} s)")
     if t_uncached is not None:
         print(f"uncached (generate_text_simple): {n / t_uncached:4.1f} tokens/s  ({t_uncached:.2f} s)")
+    if t_loop is not None:
+        print(f"the run's loop (CachedForward): {n / t_loop:5.1f} tokens/s  ({t_loop:.2f} s), "
+              f"{t_hf / t_loop:.2f}x transformers, same tokens as cached {torch.equal(ids_loop, ids_cached)}")
     print(f"cached / transformers: {t_hf / t_cached:.2f}x")
     if t_uncached is not None:
         print(f"cached / uncached: {t_uncached / t_cached:.2f}x;  uncached / transformers: {t_hf / t_uncached:.2f}x")

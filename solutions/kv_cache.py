@@ -30,9 +30,12 @@ class MultiHeadAttention(nn.Module):
         # True above the diagonal: row i (a query's position) hides the keys after position i.
         mask = torch.triu(torch.ones(context_length, context_length, dtype=torch.bool), 1)
         self.register_buffer("mask", mask)
-        # The cache: keys and values of every token seen so far, (b, num_heads, past, head_dim).
+        # The cache: keys and values of every token seen so far, (b, num_heads, past, head_dim). They are
+        # views of buffers with room for a whole window, which the new keys and values are written into.
         self.cache_k = None
         self.cache_v = None
+        self.buffer_k = None
+        self.buffer_v = None
 
     def _split_heads(self, t):
         b, num_tokens, _ = t.shape  # (b, num_tokens, d_out) -> (b, num_heads, num_tokens, head_dim)
@@ -45,9 +48,16 @@ class MultiHeadAttention(nn.Module):
         values = self._split_heads(self.W_value(x))
 
         if use_cache:
-            if self.cache_k is not None:  # append the new tokens after the cached ones
-                keys = torch.cat([self.cache_k, keys], dim=2)     # (b, heads, past + num_tokens, hd)
-                values = torch.cat([self.cache_v, values], dim=2)
+            # Append the new tokens after the cached ones. torch.cat would copy the whole cache into a new
+            # tensor at every step; writing into a buffer made once per sequence copies only the new rows.
+            past = 0 if self.cache_k is None else self.cache_k.shape[2]
+            if self.cache_k is None:  # (b, heads, context_length, head_dim): room for a whole window
+                shape = (b, self.num_heads, self.mask.shape[0], self.head_dim)
+                self.buffer_k, self.buffer_v = keys.new_empty(shape), values.new_empty(shape)
+            self.buffer_k[:, :, past:past + num_tokens] = keys
+            self.buffer_v[:, :, past:past + num_tokens] = values
+            keys = self.buffer_k[:, :, :past + num_tokens]            # (b, heads, past + num_tokens, hd)
+            values = self.buffer_v[:, :, :past + num_tokens]
             self.cache_k, self.cache_v = keys, values
         num_keys = keys.shape[2]
         past = num_keys - num_tokens  # the new queries stand at positions past .. num_keys - 1
@@ -64,6 +74,7 @@ class MultiHeadAttention(nn.Module):
 
     def reset_cache(self):
         self.cache_k, self.cache_v = None, None
+        self.buffer_k, self.buffer_v = None, None
 
 
 class TransformerBlock(nn.Module):
@@ -139,7 +150,7 @@ def generate_text_simple_cached(model, idx, max_new_tokens, context_size=None, u
         (b, num_tokens + max_new_tokens) ids.
     """
     context_size = context_size or model.pos_emb.weight.shape[0]
-    with torch.no_grad():
+    with torch.inference_mode():  # no_grad, and also no autograd bookkeeping on the tensors: a little faster
         if not use_cache:
             for _ in range(max_new_tokens):
                 logits = model(idx[:, -context_size:])[:, -1]    # (b, vocab_size)

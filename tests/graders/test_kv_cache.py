@@ -62,7 +62,28 @@ def test_hand_written_mistake_fails(grader, name):
     assert_fails_saying(grader, EX, src, words)
 
 
+_BUFFER = (
+    "            past = 0 if self.cache_k is None else self.cache_k.shape[2]\n"
+    "            if self.cache_k is None:  # (b, heads, context_length, head_dim): room for a whole window\n"
+    "                shape = (b, self.num_heads, self.mask.shape[0], self.head_dim)\n"
+    "                self.buffer_k, self.buffer_v = keys.new_empty(shape), values.new_empty(shape)\n"
+    "            self.buffer_k[:, :, past:past + num_tokens] = keys\n"
+    "            self.buffer_v[:, :, past:past + num_tokens] = values\n"
+    "            keys = self.buffer_k[:, :, :past + num_tokens]            # (b, heads, past + num_tokens, hd)\n"
+    "            values = self.buffer_v[:, :, :past + num_tokens]\n"
+)
+assert _BUFFER in _REF
+
 CORRECT = {
+    # The lesson's first version: torch.cat onto the cached keys and values (no buffers).
+    "torch-cat": _REF.replace(
+        _BUFFER,
+        "            if self.cache_k is not None:\n"
+        "                keys = torch.cat([self.cache_k, keys], dim=2)\n"
+        "                values = torch.cat([self.cache_v, values], dim=2)\n",
+    ),
+    # The book's generator: torch.no_grad() instead of inference_mode.
+    "no-grad-generator": _REF.replace("    with torch.inference_mode():", "    with torch.no_grad():"),
     # Once the window is full, compute the steps without the cache.
     "uncached-after-full": _REF.replace(
         _SLIDE,

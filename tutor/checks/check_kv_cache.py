@@ -41,8 +41,8 @@ suite.mistake(
     "Each cached call replaces the cache with the new keys and values instead of appending them "
     "(torch.cat along the token axis), so a new token sees only itself.",
     lesson="#caching-keys-and-values",
-    replace=[("keys = torch.cat([self.cache_k, keys], dim=2)", "keys = keys"),
-             ("values = torch.cat([self.cache_v, values], dim=2)", "values = values")],
+    replace=[("keys = self.buffer_k[:, :, :past + num_tokens]", "keys = keys"),
+             ("values = self.buffer_v[:, :, :past + num_tokens]", "values = values")],
 )
 suite.mistake(
     "mask-not-offset",

@@ -45,7 +45,9 @@ def _model(saved: dict, file: Path) -> tuple[dict, dict]:
     params, cfg = saved.get("model"), saved.get("model_cfg")
     if not isinstance(params, dict) or not isinstance(cfg, dict):
         raise RunError(f"{file} holds no language model (no model parameters or model_cfg).")
-    return params, cfg
+    from tutor.runs.models import plain_parameters
+
+    return plain_parameters(saved), cfg  # a LoRA run's updates merged into the weights
 
 
 def default_out(file: Path, fmt: str) -> Path:

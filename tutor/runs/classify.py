@@ -6,8 +6,9 @@ trains, `calc_loss_batch` is the training loss, `calc_accuracy_loader` measures 
 labels new messages. The loop, checkpoints and resume are ours, as in `tutor.runs.pretrain`.
 
 The course's design-choice experiments are options: `--trainable last-block|last-two-blocks|all` widens what
-`prepare_for_classification` left trainable, and `--token first` classifies from the first position by
-showing the learner's functions a model whose only output position is the first one.
+`prepare_for_classification` left trainable, `--lora RANK` trains the learner's low-rank updates of the
+blocks' Linear layers and the new head instead (`tutor.runs.lora_wiring`), and `--token first` classifies from
+the first position by showing the learner's functions a model whose only output position is the first one.
 
 `--init` is `scratch` (the preset's architecture, random weights; every layer trains unless `--trainable`
 says otherwise: frozen random layers teach nothing) or a checkpoint of `tutor run pretrain`. GPT-2 weights
@@ -69,6 +70,8 @@ class ClassifyConfig:
     use_reference: bool = False
     fast: bool = False  # --fast: fused kernels after a probe check (tutor.runs.fast)
     compile: Optional[bool] = None  # --compile / --no-compile; None: only with --fast on CUDA
+    lora_rank: Optional[int] = None  # --lora RANK: train LoRA updates (and the head) instead of --trainable
+    lora_alpha: Optional[float] = None  # default: the rank (a scale of 1)
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,8 @@ class Settings:
     eval_iter: int
     max_steps: Optional[int]
     seed: int
+    lora_rank: Optional[int] = None
+    lora_alpha: Optional[float] = None
 
 
 @dataclass(frozen=True)
@@ -129,6 +134,7 @@ def resolve_settings(cfg: ClassifyConfig, saved: Optional[dict]) -> Settings:
         max_steps=cfg.max_steps if cfg.max_steps is not None else saved.get("max_steps"),
         seed=pick("seed", DEFAULT_SEED),
     )
+    s = replace(s, **_lora_settings(cfg, saved))
     if s.trainable not in TRAINABLE:
         raise RunError(f"--trainable {s.trainable}: choose one of {', '.join(TRAINABLE)}.")
     if s.token not in TOKENS:
@@ -143,6 +149,25 @@ def resolve_settings(cfg: ClassifyConfig, saved: Optional[dict]) -> Settings:
     if not s.lr > 0:
         raise RunError(f"--lr must be positive (got {s.lr}).")
     return s
+
+
+def _lora_settings(cfg: ClassifyConfig, saved: dict) -> dict:
+    from tutor.runs.lora_wiring import resolve_options
+
+    if cfg.lora_rank is not None and cfg.trainable is not None:
+        raise RunError("--lora and --trainable both choose what trains: give one of them.")
+    return resolve_options(cfg.lora_rank, cfg.lora_alpha, saved)
+
+
+def _add_lora(model, settings_or_saved: dict, assembly) -> Optional[dict]:
+    """LoRA on the blocks' Linear layers, the new head trained in full; None without --lora."""
+    rank = settings_or_saved.get("lora_rank")
+    if not rank:
+        return None
+    from tutor.runs.lora_wiring import add_lora
+
+    return add_lora(model, assembly, rank, settings_or_saved["lora_alpha"], inside=model.trf_blocks,
+                    keep_trainable=[model.out_head])
 
 
 def _first_token_model(model):
@@ -281,7 +306,9 @@ def classify_run(cfg: ClassifyConfig, emit: Emit = lambda e: None, *, stop: Opti
 
     # -- the classifier: the learner's head swap, then the experiment's trainable set ---------------------------
     model = fn["prepare_for_classification"](model, num_classes=2)
-    _set_trainable(model, settings.trainable)
+    lora = _add_lora(model, asdict(settings), assembly)
+    if lora is None:
+        _set_trainable(model, settings.trainable)
     model.to(device)
     scored = _first_token_model(model) if settings.token == "first" else model
     names = [n for n, _ in model.named_parameters()]
@@ -321,7 +348,8 @@ def classify_run(cfg: ClassifyConfig, emit: Emit = lambda e: None, *, stop: Opti
         loop=("tutor's own training loop (progress, checkpoints, resume); it calls GPTModel, SpamDataset, "
               "prepare_for_classification, calc_loss_batch and calc_accuracy_loader from the assembled modules"),
         init=init_label, config=settings.config, model=model_cfg, parameters=n_params, trainable=n_trainable,
-        trainable_setting=settings.trainable, token=settings.token, data=settings.data, data_label=messages.label,
+        trainable_setting="lora" if lora else settings.trainable, lora=lora,
+        token=settings.token, data=settings.data, data_label=messages.label,
         split=counts, max_length=max_length, steps_per_epoch=steps_per_epoch, epochs=settings.epochs,
         batch_size=settings.batch_size, lr=settings.lr, seed=settings.seed,
         resumed_from=str(cfg.resume) if cfg.resume else None, fast=fast_report.as_dict() if fast_report else None,
@@ -454,7 +482,7 @@ def classify_run(cfg: ClassifyConfig, emit: Emit = lambda e: None, *, stop: Opti
     metrics_path = out / "metrics.json"
     metrics = {
         "run": "classify", "settings": asdict(settings), "init": init_label, "model": model_cfg,
-        "parameters": n_params, "trainable_parameters": n_trainable, "device": device,
+        "parameters": n_params, "trainable_parameters": n_trainable, "lora": lora, "device": device,
         "data": {"spec": settings.data, "label": messages.label, "split": counts, "files": {k: str(v) for k, v in
                                                                                         files.items()}},
         "max_length": max_length, "learner": list(assembly.learner), "filled_in": list(assembly.filled_in),
@@ -546,6 +574,7 @@ def classify_messages(cfg: ClassifyTextConfig, emit: Emit = lambda e: None) -> l
     device = resolve_device(cfg.device)
     tokenizer = gpt2_encoding()
     model = prepare(GPTModel(dict(saved["model_cfg"])), num_classes=2)
+    _add_lora(model, saved.get("settings", {}), assembly)  # a LoRA classifier: the same wrapping, then its weights
     try:
         ckpt.load_parameters(model, saved["model"])
     except ckpt.CheckpointError as e:

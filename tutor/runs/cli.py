@@ -36,6 +36,10 @@ FastOpt = typer.Option(False, "--fast", help="Fused kernels (scaled_dot_product_
                        "CUDA also TF32, a padded vocabulary and torch.compile.")
 CompileOpt = typer.Option(None, "--compile/--no-compile", help="torch.compile the model (default: on with --fast on "
                           "CUDA, else off).")
+LoraOpt = typer.Option(None, "--lora", help="Fine-tune with your LoRA at this rank (e.g. 8 or 16): the model is "
+                       "frozen, only the low-rank updates train (classify: and its new head).")
+LoraAlphaOpt = typer.Option(None, "--lora-alpha", help="LoRA's alpha (the update is scaled by alpha / rank; "
+                            "default: the rank).")
 
 
 def _usage(message: str) -> None:
@@ -180,6 +184,8 @@ def generate(
                                       "more varied."),
     top_k: int = typer.Option(40, "--top-k", help="Sample only among the k most likely tokens (0 = all)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed for sampling (default: a fresh one)."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Decode without your KV cache (the plain GPTModel "
+                                  "re-reads the whole window every step), to compare the speed."),
     device: str = DeviceOpt,
     reference: bool = ReferenceOpt,
     events: bool = EventsOpt,
@@ -193,7 +199,8 @@ def generate(
     from tutor.runs.render import GenerateConsole
 
     cfg = GenerateConfig(prompt=prompt, weights=weights, max_new_tokens=max_new_tokens, temperature=temperature,
-                         top_k=top_k or None, seed=seed, device=device, workspace=ws, use_reference=reference)
+                         top_k=top_k or None, seed=seed, device=device, workspace=ws, use_reference=reference,
+                         use_cache=not no_cache)
     if events:
         _run(generate_text, cfg, None, True)
     else:
@@ -224,6 +231,8 @@ def instruct(
     response_tokens: Optional[int] = typer.Option(None, "--response-tokens",
                                                   help="At most this many tokens per test response (default 256, or the context length if shorter)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (default 123): the split and the run."),
+    lora: Optional[int] = LoraOpt,
+    lora_alpha: Optional[float] = LoraAlphaOpt,
     device: str = DeviceOpt,
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default .tutor/runs/instruct-<init>-<time>)."),
     resume: Optional[Path] = typer.Option(None, "--resume",
@@ -259,7 +268,8 @@ def instruct(
     cfg = InstructConfig(data=data, init=init, config=config, epochs=epochs, batch_size=batch_size, lr=lr,
                          mask_prompt=mask_prompt, max_steps=max_steps, eval_freq=eval_freq,
                          response_tokens=response_tokens, seed=seed, device=device, out=out, resume=resume,
-                         workspace=ws, use_reference=reference, fast=fast, compile=compile_model)
+                         workspace=ws, use_reference=reference, fast=fast, compile=compile_model,
+                         lora_rank=lora, lora_alpha=lora_alpha)
     if events:
         result = _run(run_instruct, cfg, None, True)
     else:
@@ -388,6 +398,8 @@ def classify(
     eval_iter: Optional[int] = typer.Option(None, "--eval-iter", help="Batches per loss/accuracy estimate."),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop after N optimizer steps in all."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (default 123)."),
+    lora: Optional[int] = LoraOpt,
+    lora_alpha: Optional[float] = LoraAlphaOpt,
     device: str = DeviceOpt,
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default .tutor/runs/classify-…-<time>)."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue a stopped run (checkpoint.pt or folder)."),
@@ -433,7 +445,8 @@ def classify(
     cfg = ClassifyConfig(data=data, init=init, config=config, epochs=epochs, batch_size=batch_size, lr=lr,
                          trainable=trainable, token=token, max_length=max_length, eval_freq=eval_freq,
                          eval_iter=eval_iter, max_steps=max_steps, seed=seed, device=device, out=out,
-                         resume=resume, workspace=ws, use_reference=reference, fast=fast, compile=compile_model)
+                         resume=resume, workspace=ws, use_reference=reference, fast=fast, compile=compile_model,
+                         lora_rank=lora, lora_alpha=lora_alpha)
     if events:
         result = _run(classify_run, cfg, None, True)
     else:

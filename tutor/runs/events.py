@@ -4,7 +4,7 @@ A run reports through `emit(event_dict)`; each dict has an `"event"` key. The ke
 (⚑, the TUI depends on them; runs may add more):
 
     start       run, out, device, filled_in (exercise ids taken from the reference), total_steps
-                (generate also: weights, notices: lines for the learner, sanity_perplexity or null)
+                (generate also: weights, notices: lines for the learner, sanity_perplexity or null, cached)
     progress    epoch, step, total_steps, tokens_seen, tokens_per_s, eta_s
     eval        step, train_loss, val_loss, tokens_seen
     sample      step, text
@@ -12,9 +12,10 @@ A run reports through `emit(event_dict)`; each dict has an `"event"` key. The ke
     token       text                      (generate: one per new token, as it is produced)
     judged      index, score, status      (judge: one per entry; status scored|unparsable|failed)
     response    index, total, instruction, input, output, model_response  (instruct: one per test entry)
-    done        out, checkpoint, metrics  (metrics: path of metrics.json; generate: text; instruct:
-                responses, the path of responses.json or null when stopped; chat, i.e. `instruct --model
-                --instruction`: generate's events plus start instruction, input and done response)
+    done        out, checkpoint, metrics  (metrics: path of metrics.json; generate: text, tokens, seconds,
+                tokens_per_s, cached: whether the KV cache was used; instruct: responses, the path of
+                responses.json or null when stopped; chat, i.e. `instruct --model --instruction`:
+                generate's events plus start instruction, input and done response)
     error       message
     tokenize    done_bytes, total_bytes   (pretrain: a large corpus is tokenized once, before `start`)
     streaming   message, path, tokens, global_batch, grad_accum, world_size  (pretrain: the windows come

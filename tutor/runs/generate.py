@@ -1,12 +1,21 @@
 """`tutor run generate`: continue a prompt with a trained checkpoint or OpenAI's GPT-2, using the learner's
-`generate`.
+KV cache and `generate`.
 
 The model is the learner's assembled `GPTModel` with the checkpoint's parameters, or with GPT-2's loaded by
 the learner's `load_weights_into_gpt` (`tutor.runs.models`; a sanity perplexity is checked first, and on
-Apple's MPS the logits are compared with the CPU's); decoding is the learner's
-`generate` (temperature, top-k, end-of-text stop), called one token at a time so each token can be shown
-as soon as it exists (`token` events). That costs nothing extra: without a key/value cache every step
-re-reads the whole context anyway. Nothing here prints or imports a UI.
+Apple's MPS the logits are compared with the CPU's). By default those parameters then go into the learner's
+cached `GPTModel` of the kv_cache exercise (the same parameter names; the reference's while kv_cache does not
+pass, which `filled_in` says); `use_cache=False` (`--no-cache`) decodes with the plain model instead, for
+comparison.
+
+Decoding is the learner's `generate` (temperature, top-k, end-of-text stop), called one token at a time so
+each token can be shown as soon as it exists (`token` events). The learner's `generate_text_simple_cached`
+is greedy and returns all tokens at the end, so it cannot serve sampling or streaming; instead `generate`
+is handed a `CachedForward`, which looks like the model to it: given the window, it feeds the cached model
+only the tokens it has not seen yet (`forward(new, use_cache=True)`), and when the window has slid past the
+context length (or anything else changed) it resets the cache and re-fills it from the window, as the
+exercise's generator does. Greedy decoding thus gives the uncached tokens. Nothing here prints or imports a
+UI.
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ class GenerateConfig:
     device: str = "auto"
     workspace: Any = None
     use_reference: bool = False
+    use_cache: bool = True  # False (--no-cache): the plain GPTModel re-reads the whole window every step
 
 
 def latest_checkpoint(workspace) -> Optional[Path]:
@@ -87,6 +97,36 @@ class _Utf8Stream:
         return text
 
 
+class CachedForward:
+    """Stands in for the model in the learner's `generate`: `self(window)` returns the logits of the window's
+    new tokens only, (b, n_new, vocab), computed by the cached model; the last row is the next token's.
+
+    The cache holds the tokens of the previous window. If the new window extends it, only the extra tokens are
+    fed; otherwise (the first call, or the window slid once the context was full, so every position moved)
+    the cache is reset and the whole window is fed again.
+    """
+
+    def __init__(self, model):
+        self.model = model
+        self.seen = None  # (b, n) the ids whose keys and values the cache holds
+
+    def __call__(self, window):
+        import torch
+
+        n_seen = 0 if self.seen is None else self.seen.shape[1]
+        if 0 < n_seen < window.shape[1] and torch.equal(window[:, :n_seen], self.seen):
+            new = window[:, n_seen:]
+        else:
+            self.model.reset_kv_cache()
+            new = window
+        logits = self.model(new, use_cache=True)
+        self.seen = window
+        return logits
+
+    def __getattr__(self, name):  # model.eval(), model.pos_emb, next(model.parameters()) … in a `generate`
+        return getattr(self.model, name)
+
+
 def device_warning(model, device: str) -> Optional[str]:
     """The MPS check (a seam: tests replace it to force the warning)."""
     return models.compare_devices(model, device) if device == "mps" else None
@@ -128,6 +168,11 @@ def generate_text(cfg: GenerateConfig, emit: Emit = lambda e: None, download_pro
     warning = device_warning(model, device)
     if warning:
         notices.append(warning)
+    step_model = model
+    if cfg.use_cache:
+        CachedGPT = import_piece(assembly, "kv_cache", "GPTModel")
+        model = models.cached_model(CachedGPT, model, model_cfg, assembly).to(device).eval()
+        step_model = CachedForward(model)
     ctx = model_cfg["context_length"]
     vocab = model_cfg["vocab_size"]
     top_k = cfg.top_k or None
@@ -140,15 +185,16 @@ def generate_text(cfg: GenerateConfig, emit: Emit = lambda e: None, download_pro
     emit(event("start", run="generate", out=None, device=device, filled_in=list(assembly.filled_in),
                total_steps=cfg.max_new_tokens, learner=list(assembly.learner), assembly=note,
                weights=loaded.label, prompt=cfg.prompt, temperature=cfg.temperature, top_k=top_k,
-               prompt_tokens=n_prompt, context_length=ctx, notices=notices, sanity_perplexity=sanity))
+               prompt_tokens=n_prompt, context_length=ctx, notices=notices, sanity_perplexity=sanity,
+               cached=cfg.use_cache))
     if cfg.seed is not None:
         torch.manual_seed(cfg.seed)
     stream = _Utf8Stream()
     stopped_at_eos = False
     t0 = time.perf_counter()
     for _ in range(cfg.max_new_tokens):
-        with torch.no_grad(), autocast(device):
-            new = generate(model, idx, max_new_tokens=1, context_size=ctx, temperature=cfg.temperature,
+        with torch.inference_mode(), autocast(device):
+            new = generate(step_model, idx, max_new_tokens=1, context_size=ctx, temperature=cfg.temperature,
                            top_k=top_k, eos_id=END_OF_TEXT)
         if new.shape[1] == idx.shape[1]:  # generate stopped: the next token was <|endoftext|>
             stopped_at_eos = True
@@ -164,6 +210,6 @@ def generate_text(cfg: GenerateConfig, emit: Emit = lambda e: None, download_pro
     n_new = idx.shape[1] - n_prompt
     continuation = token_ids_to_text(idx[:, n_prompt:].cpu(), tokenizer) if n_new else ""
     emit(event("done", out=None, checkpoint=loaded.label, metrics=None, text=continuation, prompt=cfg.prompt,
-               tokens=n_new, tokens_per_s=n_new / elapsed if elapsed > 0 else None,
-               stopped_at_end_of_text=stopped_at_eos))
+               tokens=n_new, tokens_per_s=n_new / elapsed if elapsed > 0 else None, seconds=elapsed,
+               stopped_at_end_of_text=stopped_at_eos, cached=cfg.use_cache))
     return continuation

@@ -5,7 +5,9 @@ results. What differs is the data and the ending. The entries (`builtin`, `book`
 shuffled with a fixed seed and split 85/10/5 into training, test and validation entries, as in the course;
 the learner's `InstructionDataset` encodes them and the learner's `custom_collate_fn` pads them into batches
 (cut to the model's context). The model comes from `--init` through `tutor.runs.models.load_model` (OpenAI's
-GPT-2, one of our checkpoints, or `scratch`). The loop is pretrain's `TrainingLoop` (progress, evaluations,
+GPT-2, one of our checkpoints, or `scratch`); with `--lora RANK` it is frozen and only the learner's LoRA
+updates of its Linear layers train (`tutor.runs.lora_wiring`; the checkpoint's settings record rank and alpha,
+so `--resume` rebuilds it the same way). The loop is pretrain's `TrainingLoop` (progress, evaluations,
 samples, Ctrl-C checkpoints, exact resume); only what a checkpoint records differs. At the end the model
 answers every test entry with the learner's `generate` (greedy, stopping at end-of-text), and
 `responses.json` holds each test entry plus its `model_response`: the file `tutor run judge` reads.
@@ -29,6 +31,7 @@ from tutor.runs.common import (ProgressMeter, RunError, TrainState, default_out,
                                prepare_assembly, resolve_device, run_folder, write_json)
 from tutor.runs.configs import PRESETS, preset
 from tutor.runs.events import Emit, event
+from tutor.runs.lora_wiring import resolve_options
 from tutor.runs.pretrain import HISTORY, Pieces, TrainingLoop, build_optimizer, restore
 
 TRAIN_RATIO, TEST_RATIO = 0.85, 0.10  # the rest (about 5%) validates, as in the course
@@ -69,6 +72,8 @@ class InstructConfig:
     use_reference: bool = False
     fast: bool = False  # --fast: fused kernels after a probe check (tutor.runs.fast)
     compile: Optional[bool] = None  # --compile / --no-compile; None: only with --fast on CUDA
+    lora_rank: Optional[int] = None  # --lora RANK: train only LoRA updates of every Linear layer
+    lora_alpha: Optional[float] = None  # default: the rank (a scale of 1)
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,8 @@ class Settings:
     sample_prompt: str
     sample_tokens: int
     response_tokens: int
+    lora_rank: Optional[int] = None
+    lora_alpha: Optional[float] = None
 
 
 @dataclass(frozen=True)
@@ -130,6 +137,7 @@ def resolve_settings(cfg: InstructConfig, saved: Optional[dict], model_cfg: dict
         mask_prompt=pick("mask_prompt", False), seed=pick("seed", DEFAULT_SEED),
         sample_prompt=saved.get("sample_prompt", ""), sample_tokens=pick("sample_tokens", 35),
         response_tokens=pick("response_tokens", min(256, model_cfg["context_length"])),  # the course: 256
+        **resolve_options(cfg.lora_rank, cfg.lora_alpha, saved),
     )
     for key in ("epochs", "batch_size", "eval_freq", "eval_iter", "response_tokens"):
         if getattr(s, key) < 1:
@@ -386,6 +394,11 @@ def instruct(cfg: InstructConfig, emit: Emit = lambda e: None, *, stop: Optional
                             found["instruction_data.custom_collate_fn"])
         if not settings.sample_prompt:  # the course's sample: the first validation entry's prompt
             settings = replace(settings, sample_prompt=format_input(data.val[0]) + RESPONSE_HEADER)
+        lora = None
+        if settings.lora_rank:
+            from tutor.runs.lora_wiring import add_lora
+
+            lora = add_lora(model, assembly, settings.lora_rank, settings.lora_alpha)
         model = model.to(device)
         optimizer = build_optimizer(model, settings, device, fast=cfg.fast)
         state, warnings = (restore(saved, model, optimizer, settings, data, cfg.resume) if saved is not None
@@ -406,7 +419,8 @@ def instruct(cfg: InstructConfig, emit: Emit = lambda e: None, *, stop: Optional
             loop=("tutor's own training loop (it adds progress, checkpoints and resume) in place of "
                   "train_model_simple; it batches with InstructionDataset and custom_collate_fn and calls GPTModel, "
                   "calc_loss_batch, evaluate_model and generate from the assembled modules"),
-            config=settings.config, init=label, model=settings.model, parameters=n_params, data=settings.data,
+            config=settings.config, init=label, model=settings.model, parameters=n_params, lora=lora,
+            trainable=sum(p.numel() for p in model.parameters() if p.requires_grad), data=settings.data,
             data_label=source.label, entries=len(source.entries), train=len(data.train), test=len(data.test),
             validation=len(data.val), tokens=data.n_tokens, mask_prompt=settings.mask_prompt,
             steps_per_epoch=data.steps_per_epoch, epochs=settings.epochs, batch_size=settings.batch_size,

@@ -179,11 +179,45 @@ def load_model(spec: str, assembly, *, scratch_cfg: Optional[dict] = None, drop_
         saved = ckpt.load_checkpoint(spec, mmap=True)
         cfg = dict(saved["model_cfg"])
         model = GPTModel(cfg)
-        ckpt.load_parameters(model, saved["model"])
+        ckpt.load_parameters(model, plain_parameters(saved))
     except ckpt.CheckpointError as e:
         raise RunError(f"{spec}: {e} Pass gpt2-small|gpt2-medium|gpt2-large|gpt2-xl, a checkpoint.pt (or its run "
                        "folder), or a GPT-2 .safetensors file.") from None
     return LoadedModel(model, cfg, "checkpoint", str(ckpt.checkpoint_file(spec)), ckpt.checkpoint_file(spec), saved)
+
+
+def cached_model(CachedGPT, model, cfg: dict, assembly=None):
+    """The kv_cache exercise's `CachedGPT(cfg)` holding `model`'s parameters (shared, not copied: no second
+    copy of the weights in memory). Its parameter names must be those of `model` (the gpt_model exercise's).
+
+    Raises:
+        RunError: when the names or shapes differ.
+    """
+    import torch
+
+    cached = build_uninitialized(CachedGPT, cfg)
+    params = dict(model.named_parameters())
+    own = dict(cached.named_parameters())
+    missing, unexpected = sorted(own.keys() - params.keys()), sorted(params.keys() - own.keys())
+    wrong = [n for n in own.keys() & params.keys() if tuple(own[n].shape) != tuple(params[n].shape)]
+    if missing or unexpected or wrong:
+        detail = "; ".join(f"{what} {', '.join(names[:4])}" for what, names in
+                           [("missing", missing), ("unexpected", unexpected), ("other shapes", wrong)] if names)
+        raise RunError(f"The kv_cache GPTModel does not have the gpt_model GPTModel's parameters ({detail}), so "
+                       "the weights cannot go into it. Run `tutor grade kv_cache`, or add --no-cache.")
+    with torch.no_grad():
+        cached.load_state_dict(params, strict=False, assign=True)
+    return cached
+
+
+def plain_parameters(saved: dict) -> dict:
+    """A checkpoint's parameters under the plain GPTModel's names (a LoRA run's updates merged in)."""
+    settings = saved.get("settings") or {}
+    if not settings.get("lora_rank"):
+        return saved["model"]
+    from tutor.runs.lora_wiring import merge_lora
+
+    return merge_lora(saved["model"], settings["lora_rank"], settings["lora_alpha"])
 
 
 def sanity_perplexity(model, tokenizer, device: str = "cpu", text: str = SANITY_TEXT) -> float:

@@ -136,6 +136,17 @@ class GenerateConsole:
             self.console.print()
             if ev.get("stopped_at_end_of_text"):
                 self.console.print("[dim](<|endoftext|>)[/]")
+            if ev.get("tokens") and ev.get("tokens_per_s"):
+                how = "cached" if ev.get("cached") else "no cache"
+                self.console.print(f"[dim]{ev['tokens']:,} tokens in {ev['seconds']:.2f} s "
+                                   f"({ev['tokens_per_s']:,.1f} tokens/s, {how})[/]", highlight=False)
+
+
+def _lora_line(ev: dict) -> str:
+    from tutor.runs.lora_wiring import describe
+
+    lora = ev["lora"]
+    return f"LoRA rank {lora['rank']}, alpha {lora['alpha']:g}: {describe(lora['trainable'], lora['parameters'])}"
 
 
 def _pct(value) -> str:
@@ -166,9 +177,13 @@ class ClassifyConsole:
             c = self.console
             split = ev["split"]
             resumed = f", resuming at step {ev['start_step']}" if ev.get("resumed_from") else ""
-            c.print(f"[bold]Fine-tuning a spam classifier[/] from {escape(ev['init'])}: {ev['trainable']:,} of "
-                    f"{ev['parameters']:,} parameters train (--trainable {ev['trainable_setting']}), classifying "
-                    f"from the {ev['token']} token.")
+            if ev.get("lora"):
+                c.print(f"[bold]Fine-tuning a spam classifier[/] from {escape(ev['init'])} with {_lora_line(ev)} "
+                        f"(the updates and the new head), classifying from the {ev['token']} token.")
+            else:
+                c.print(f"[bold]Fine-tuning a spam classifier[/] from {escape(ev['init'])}: {ev['trainable']:,} of "
+                        f"{ev['parameters']:,} parameters train (--trainable {ev['trainable_setting']}), "
+                        f"classifying from the {ev['token']} token.")
             c.print(f"Data: {escape(ev['data_label'])}, balanced: {split['train']} train / {split['validation']} "
                     f"validation / {split['test']} test messages, padded to {ev['max_length']} tokens. "
                     f"{ev['total_steps']} steps on {ev['device']}{resumed}.")
@@ -238,6 +253,8 @@ class InstructConsole(PretrainConsole):
             split = f"{ev['train']} training, {ev['test']} test and {ev['validation']} validation entries"
             masked = "; prompt tokens masked from the loss" if ev.get("mask_prompt") else ""
             self.console.print(f"[dim]Weights: {escape(ev['init'])}. Data: {split}{masked}.[/]")
+            if ev.get("lora"):
+                self.console.print(_lora_line(ev))
         if kind == "response":
             if not self.responses:
                 self._stop()
