@@ -213,6 +213,31 @@ def fetch(name: str | RemoteFile, *, url: Optional[str] = None, progress: Option
     return dest
 
 
+def first_usable_download(urls, dest: Path, use: Callable[[Path, str], Path], *, what: str, advice: str,
+                          progress: Optional[Progress] = None, timeout: float = 30.0) -> Path:
+    """For files verified by their content, not a pinned hash: download each URL in turn to `dest` and return
+    `use(dest, url)` for the first one `use` accepts (it raises DataError otherwise). `dest` is deleted
+    either way; a transfer that broke off keeps its `.part` to be continued next time.
+
+    Raises:
+        DataError: no URL gave a usable file; the message lists why, then `advice`.
+    """
+    problems = []
+    for url in urls:
+        try:
+            download_file(url, dest, None, progress=progress, timeout=timeout)
+        except DownloadError as e:  # OfflineError included
+            problems.append(str(e))
+            continue
+        try:
+            return use(dest, url)
+        except DataError as e:
+            problems.append(str(e))
+        finally:
+            dest.unlink(missing_ok=True)
+    raise DataError(f"Could not download {what} ({'; '.join(problems)}). {advice}")
+
+
 def import_file(name: str, source: Path | str) -> Path:
     """Verify a hand-downloaded copy of a remote file and copy it into the cache (atomically)."""
     remote = remote_file(name)

@@ -23,8 +23,8 @@ import tarfile
 from pathlib import Path
 from typing import Iterable, Optional
 
-from tutor.data.datasets import DataError, data_cache_dir
-from tutor.data.download import DownloadError, OfflineError, Progress, download_file, sha256_file
+from tutor.data.datasets import DataError, data_cache_dir, first_usable_download
+from tutor.data.download import Progress, sha256_file
 
 NAME = "mmlu"
 TAR_NAME = "data.tar"
@@ -184,24 +184,10 @@ def fetch(*, progress: Optional[Progress] = None, urls: Optional[tuple[str, ...]
         raise DataError(f"MMLU is not in the cache and TUTOR_OFFLINE is set. {offline_advice()}")
     mirror = os.environ.get("TUTOR_MIRROR")
     urls = urls or ((f"{mirror.rstrip('/')}/{TAR_NAME}",) if mirror else URLS)
-    tar_path = data_cache_dir() / "mmlu" / TAR_NAME
-    problems = []
-    for url in urls:
-        try:
-            download_file(url, tar_path, None, progress=progress, timeout=timeout)
-        except (OfflineError, DownloadError) as e:
-            problems.append(str(e))
-            continue
-        try:
-            data = read_source(tar_path)
-            path = _store(data, {"from": url, "sha256": sha256_file(tar_path)})
-        except DataError as e:
-            problems.append(str(e))
-            continue
-        finally:
-            tar_path.unlink(missing_ok=True)
-        return path
-    raise DataError(f"Could not download MMLU ({'; '.join(problems)}). {offline_advice()}")
+    return first_usable_download(
+        urls, data_cache_dir() / "mmlu" / TAR_NAME,
+        lambda path, url: _store(read_source(path), {"from": url, "sha256": sha256_file(path)}),
+        what="MMLU", advice=offline_advice(), progress=progress, timeout=timeout)
 
 
 def load(*, progress: Optional[Progress] = None) -> dict[str, list[dict]]:

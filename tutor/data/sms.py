@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from tutor.data.datasets import BUILTIN_DIR, DataError, data_cache_dir
-from tutor.data.download import DownloadError, OfflineError, Progress, download_file, sha256_file
+from tutor.data.datasets import BUILTIN_DIR, DataError, data_cache_dir, first_usable_download
+from tutor.data.download import Progress, sha256_file
 
 NAME = "sms-spam"
 ZIP_NAME = "sms-spam-collection.zip"
@@ -160,23 +160,9 @@ def fetch_collection(*, progress: Optional[Progress] = None, urls: Optional[tupl
         raise DataError(f"The SMS Spam Collection is not in the cache and TUTOR_OFFLINE is set. {offline_advice()}")
     mirror = os.environ.get("TUTOR_MIRROR")
     urls = urls or ((f"{mirror.rstrip('/')}/{ZIP_NAME}",) if mirror else URLS)
-    zip_path = data_cache_dir() / ZIP_NAME
-    problems = []
-    for url in urls:
-        try:
-            download_file(url, zip_path, None, progress=progress, timeout=timeout)
-        except (OfflineError, DownloadError) as e:
-            problems.append(str(e))
-            continue
-        try:
-            path = import_collection(zip_path)
-        except DataError as e:
-            problems.append(str(e))
-            zip_path.unlink(missing_ok=True)
-            continue
-        zip_path.unlink(missing_ok=True)
-        return path
-    raise DataError(f"Could not download the SMS Spam Collection ({'; '.join(problems)}). {offline_advice()}")
+    return first_usable_download(urls, data_cache_dir() / ZIP_NAME, lambda path, url: import_collection(path),
+                                 what="the SMS Spam Collection", advice=offline_advice(), progress=progress,
+                                 timeout=timeout)
 
 
 def read_labelled_file(path: Path) -> list[Row]:
