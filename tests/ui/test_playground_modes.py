@@ -94,8 +94,8 @@ def test_classify_mode_labels_messages_and_keeps_a_history(workspace, fake_launc
             assert screen.focused is screen.query_one("#message")
             for message in ("You WON a free cruise! Reply YES", "Lunch at noon?"):
                 screen.query_one("#message", Input).value = message
+                n = len(screen.history)  # before Enter: the fake run can answer before the next line runs
                 await pilot.press("enter")
-                n = len(screen.history)
                 await wait_until(pilot, lambda: len(screen.history) == n + 1 and not screen.running,
                                  what="the label")
             history = text_of(screen.query_one("#history")).splitlines()
