@@ -63,8 +63,9 @@ def test_grade_stub_then_mistake_then_reference(real_workspace, grader):
             await keep_saving(pilot, file, reference_source(EX),
                               lambda: app.result is not None and app.result.status == "passed",
                               what="an automatic re-grade after the save")
-            assert "passed" in text_of(app.screen.query_one("#summary"))
-            assert not app.screen.query(CheckView).filter(".-failed")
+            # The result lands before the screen has redrawn its checks: wait for the redraw, not a fixed time.
+            await wait_until(pilot, lambda: "passed" in text_of(app.screen.query_one("#summary"))
+                             and not app.screen.query(CheckView).filter(".-failed"), what="the passing checks")
             print(f"\nre-grade of {EX} with a warm grader: {app.last_grade_wall_s:.2f} s wall, "
                   f"{app.result.duration_s:.2f} s in the grader")
         p = ProgressStore(real_workspace.state_dir).load().get(EX)
