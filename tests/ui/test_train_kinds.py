@@ -13,7 +13,7 @@ from textual.widgets import Select
 from tutor.ui.app import make_app
 from tutor.ui.run_process import RunLauncher
 from tutor.ui.screens.train import TrainScreen
-from tutor.ui.widgets.accuracy_plot import AccuracyPlot
+from tutor.ui.widgets.loss_plot import AccuracyPlot
 from tutor.ui.widgets.score_histogram import ScoreHistogram
 
 from .conftest import drive, text_of, wait_until

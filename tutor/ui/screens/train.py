@@ -26,8 +26,7 @@ from tutor.ui.messages import RunEnded, RunEvent
 from tutor.ui.run_files import model_checkpoints, responses_files, shown_path
 from tutor.ui.run_process import ChildRun
 from tutor.ui.threads import Cancelled
-from tutor.ui.widgets.accuracy_plot import AccuracyPlot
-from tutor.ui.widgets.loss_plot import LossPlot
+from tutor.ui.widgets.loss_plot import AccuracyPlot, LossPlot
 from tutor.ui.widgets.mode_tabs import ModeTabs
 from tutor.ui.widgets.run_stats import RunStats
 from tutor.ui.widgets.score_histogram import ScoreHistogram
