@@ -9,7 +9,12 @@ reports the median of `--steps` timed steps after `--warmup` untimed ones. Inter
 fair while other work loads the machine; the absolute numbers are not: the script prints the load average
 and the CPU time per step (user + system of all threads) beside them.
 
-- CPU (default): context 256, batch 4, float32; `--fast` without torch.compile unless `--compile`.
+- CPU (default): context 256, batch 4; `--fast` without torch.compile unless `--compile`. The precision is
+  the one `--fast` picks on this CPU (`--precision auto`): bf16 autocast where a bf16 matmul measures at
+  least 1.5x float32 (tutor.runs.fast.cpu_bf16), else float32; `--precision fp32|bf16` forces one. All
+  three variants run at that precision, so the ratios compare kernels, not number formats.
+- Like every `tutor run`, the process keeps the memory it frees (tutor.portable.keep_freed_memory) unless
+  `TUTOR_KEEP_FREED_MEMORY=0`; that speeds all three variants alike.
 - CUDA (`--device cuda`, the same script unchanged): context 1024, the largest batch (a power of two) that
   fits, bf16 autocast for all three, `--fast` compiled (unless `--no-compile`), and MFU for each:
   FLOPs per token = 6·N + 12·n_layers·emb_dim·context, with N the parameters that take part in matmuls
@@ -19,7 +24,7 @@ and the CPU time per step (user + system of all threads) beside them.
 The last line is exactly `ratio plain/peer=X.XX fast/peer=Y.YY` (other tools read it).
 
     python bench/train_throughput.py [--device cpu|cuda] [--steps 7] [--warmup 2] [--batch N] [--context N]
-                                     [--compile|--no-compile] [--threads N]
+                                     [--compile|--no-compile] [--threads N] [--precision auto|fp32|bf16]
 """
 
 from __future__ import annotations
@@ -132,13 +137,18 @@ def build(device: str, cfg: dict, compile_fast: bool):
     from tutor.runs.common import autocast
 
     GPTModel = reference_gpt()
-    amp = (lambda: autocast(device)) if device.startswith("cuda") else contextlib.nullcontext
     torch.manual_seed(0)
     plain = GPTModel(cfg).to(device)
     fast_model = GPTModel(cfg).to(device)
     fast_model.load_state_dict(plain.state_dict())
     report = fast.make_fast(fast_model, cfg, device, compile=compile_fast,
                             assembly=SimpleNamespace(learner=()))  # the reference's modules
+    if device.startswith("cuda"):
+        amp = lambda: autocast(device)  # noqa: E731 (what every CUDA run uses)
+    elif report.plan.autocast_bf16:  # what --fast chose on this CPU: the other two get it too
+        amp = lambda: torch.autocast("cpu", dtype=torch.bfloat16)  # noqa: E731
+    else:
+        amp = contextlib.nullcontext
     peer = peer_model(cfg).to(device)
     plain.train(), fast_model.train(), peer.train()
 
@@ -191,7 +201,16 @@ def main() -> None:
                     help="torch.compile the --fast model (default: on CUDA only)")
     ap.add_argument("--no-compile", dest="compile", action="store_false")
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                    help="CPU: the precision of all three (auto: what --fast picks on this CPU)")
     args = ap.parse_args()
+    if args.precision != "auto":
+        from tutor.runs.fast import CPU_BF16_ENV
+
+        os.environ[CPU_BF16_ENV] = "1" if args.precision == "bf16" else "0"
+    from tutor import portable
+
+    kept = portable.keep_freed_memory()
 
     import torch
 
@@ -212,7 +231,8 @@ def main() -> None:
     peer = variants[2].model
     print(f"torch {torch.__version__}, transformers {transformers.__version__} "
           f"(attention: {getattr(peer.config, '_attn_implementation', '?')}), device {args.device}, "
-          f"{torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.1f}")
+          f"{torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.1f}, freed memory "
+          f"{'kept for reuse' if kept else 'returned to the OS'}")
     print(f"gpt2-124M config, context {cfg['context_length']}, batch {batch}: ours "
           f"{sum(p.numel() for p in variants[0].model.parameters()):,} parameters, peer "
           f"{sum(p.numel() for p in peer.parameters()):,} (tied head)")

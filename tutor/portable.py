@@ -154,3 +154,35 @@ def address_space_bytes() -> int:
     except (OSError, ValueError, IndexError):
         pass
     return 0
+
+
+# -- the C allocator -----------------------------------------------------------------------------------------------
+KEEP_MEMORY_ENV = "TUTOR_KEEP_FREED_MEMORY"  # "0": leave the C allocator as it is
+_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4  # glibc's mallopt() parameters (malloc.h)
+
+
+def keep_freed_memory(env: dict | None = None) -> bool:
+    """Let this process reuse the memory it frees instead of handing it back to the OS (glibc); True if done.
+
+    A training step allocates and frees the same large tensors every time (activations, logits, gradients).
+    glibc serves blocks over 32 MiB with fresh `mmap` pages and returns them on free, so the kernel faults in
+    and zeroes every page again on the next step: on two CPU cores a quarter of a gpt2-124M step went there
+    (bench/train_throughput.py). With mmap off for large blocks and trimming off, freed blocks stay in the
+    heap for the next step. The process's memory then stays at its peak until it ends, which is why only
+    `tutor run …` processes do this, never the TUI. macOS, Windows and non-glibc Linux: nothing to do (their
+    allocators differ); `TUTOR_KEEP_FREED_MEMORY=0` turns it off.
+    """
+    env = os.environ if env is None else env
+    if WINDOWS or MACOS or env.get(KEEP_MEMORY_ENV, "1") == "0":
+        return False
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None)  # the C library this process already runs on
+        libc.gnu_get_libc_version  # glibc only: musl's mallopt does nothing
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
+    # glibc stores the trim threshold as a size_t: -1 becomes the largest one, so the heap is never trimmed.
+    return mallopt(_M_MMAP_MAX, 0) == 1 and mallopt(_M_TRIM_THRESHOLD, -1) == 1

@@ -263,3 +263,97 @@ def test_the_training_runs_offer_fast_and_no_compile(run):
 
     result = invoke("run", run, "--help")
     assert result.exit_code == 0 and "--fast" in result.output and "--no-compile" in result.output, result.output
+
+
+# -- the CPU: a cheaper dropout mask, and bf16 where the CPU has it ---------------------------------------------
+@pytest.mark.parametrize("p", [0.1, 0.5])
+def test_the_cheap_dropout_keeps_each_element_with_probability_one_minus_p(p):
+    torch.manual_seed(0)
+    x = torch.full((1_000_000,), 2.0, requires_grad=True)
+    y = fast.cheap_dropout(x, p)
+    kept = y != 0
+    assert abs(kept.float().mean().item() - (1 - p)) < 0.003  # a million draws: the sd is below 5e-4
+    assert torch.allclose(y[kept], torch.tensor(2.0 / (1 - p)))  # inverted dropout: the kept are scaled up
+    y.sum().backward()
+    assert torch.equal(x.grad != 0, kept) and torch.allclose(x.grad[kept], torch.tensor(1 / (1 - p)))
+    torch.manual_seed(0)
+    assert torch.equal(fast.cheap_dropout(x.detach(), p) != 0, kept), "the same seed gave another mask"
+    assert fast.cheap_dropout(x, p, training=False) is x and fast.cheap_dropout(x, 0.0) is x
+
+
+def test_the_cpu_attention_with_dropout_is_scaled_dot_product_attention_with_the_mask(monkeypatch):
+    import torch.nn.functional as F
+
+    g = torch.Generator().manual_seed(5)
+    q, k, v = (torch.randn(2, 3, 7, 4, generator=g) for _ in range(3))
+    monkeypatch.setattr(fast, "_dropout_mask", lambda shape, p, device: torch.ones(shape, dtype=torch.bool))
+    expected = F.scaled_dot_product_attention(q, k, v, is_causal=True) / 0.8  # all kept: scaled by 1 / (1 - p)
+    assert torch.allclose(fast._attention_with_dropout(q, k, v, 0.2), expected, atol=1e-6)
+    mask = torch.rand(2, 3, 7, 7, generator=g) > 0.2
+    monkeypatch.setattr(fast, "_dropout_mask", lambda shape, p, device: mask)
+    weights = torch.softmax((q @ k.transpose(-2, -1) / 2).masked_fill(torch.ones(7, 7).triu(1).bool(), -torch.inf), -1)
+    assert torch.allclose(fast._attention_with_dropout(q, k, v, 0.2), (weights * mask / 0.8) @ v, atol=1e-6)
+
+
+def test_on_the_cpu_torchs_dropout_modules_are_swapped_but_not_the_attentions_own(ref):
+    torch.manual_seed(0)
+    cfg = {**CFG, "drop_rate": 0.1}
+    m = ref.gpt_model.GPTModel(dict(cfg))
+    report = fast.make_fast(m, cfg, "cpu", classes=classes(ref))
+    swapped = [n for n, mod in m.named_modules() if isinstance(mod, nn.Dropout) and "_tutor_fast" in mod.__dict__]
+    assert swapped and not any(".att." in n for n in swapped), swapped
+    assert report.swapped["torch's Dropout → a dropout mask from random integers"] == len(swapped)
+    assert all(t.kind != "dropout" for t in fast.find_targets(model(ref), CFG, classes(ref), cheap_dropout=True))
+    assert not any(t.kind == "dropout" for t in fast.find_targets(m, cfg, classes(ref), cheap_dropout=False))
+
+
+def test_cpu_bf16_follows_the_variable_else_the_measured_speedup(monkeypatch):
+    assert fast.cpu_bf16({"TUTOR_CPU_BF16": "0"}) == (False, "TUTOR_CPU_BF16=0")
+    assert fast.cpu_bf16({"TUTOR_CPU_BF16": "1"}) == (True, "TUTOR_CPU_BF16=1")
+    assert fast.measured_cpu_bf16_speedup() > 0
+    for speedup, on in ((0.6, False), (1.4, False), (2.5, True)):
+        monkeypatch.setattr(fast, "measured_cpu_bf16_speedup", lambda s=speedup: s)
+        assert fast.cpu_bf16({}) == (on, f"bf16 matmul measured {speedup:.1f}x float32 on this CPU")
+
+
+def test_with_cpu_bf16_the_model_runs_under_autocast_and_returns_float32_logits(ref, monkeypatch):
+    monkeypatch.setenv("TUTOR_CPU_BF16", "1")
+    m = model(ref).eval()
+    ids = torch.randint(0, CFG["vocab_size"], (2, 16), generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        plain = m(ids)
+    report = fast.make_fast(m, CFG, "cpu")
+    assert report.plan.autocast_bf16 and "bf16 autocast (TUTOR_CPU_BF16=1)" in report.describe()
+    with torch.no_grad():
+        quick = m(ids)
+    assert quick.dtype == torch.float32
+    diff = (quick - plain).abs().max().item()
+    assert 1e-5 < diff < fast.BF16_TOL * plain.abs().max().item(), diff  # bf16's rounding, not float32's
+    fast.remove_fast(m)
+    assert "forward" not in m.__dict__
+    with torch.no_grad():
+        assert torch.equal(m(ids), plain)
+
+
+def test_with_cpu_bf16_a_module_that_differs_is_still_refused(ref, monkeypatch):
+    monkeypatch.setenv("TUTOR_CPU_BF16", "1")
+    m = model(ref)
+    swap_in(m, "gelu", GELUErf)
+    with pytest.raises(fast.FastError, match="your GELUErf"):
+        fast.make_fast(m, CFG, "cpu", classes=classes(ref, ("gelu", GELUErf)))
+    assert "forward" not in m.__dict__
+
+
+def test_a_bf16_fast_run_on_the_cpu_trains_like_the_plain_one(two_runs, tmp_path, monkeypatch):
+    from tutor.runs.events import Recorder
+    from tutor.runs.pretrain import PretrainConfig, pretrain
+
+    monkeypatch.setenv("TUTOR_CPU_BF16", "1")
+    events = Recorder()
+    result = pretrain(PretrainConfig(config="tiny", data="builtin", max_steps=5, eval_freq=1, eval_iter=1,
+                                     sample_tokens=4, device="cpu", seed=11, out=tmp_path / "bf16",
+                                     use_reference=True, fast=True), events)
+    plain = two_runs["plain"][0].history["train_loss"]
+    assert max(abs(x - y) for x, y in zip(plain, result.history["train_loss"])) < 0.05, result.history
+    assert "bf16 autocast" in events.of("start")[0]["fast"]["summary"]
+    assert events.of("sample"), "the greedy sample under bf16 failed"

@@ -33,7 +33,8 @@ EventsOpt = typer.Option(False, "--events", help="Print one JSON event per line 
 ReferenceOpt = typer.Option(False, "--reference", help="Use the reference solution for every module.")
 FastOpt = typer.Option(False, "--fast", help="Fused kernels (scaled_dot_product_attention, F.layer_norm, F.gelu) in "
                        "your model, after a probe batch shows they compute what your modules do; fused AdamW; on "
-                       "CUDA also TF32, a padded vocabulary and torch.compile.")
+                       "CUDA also bf16, TF32, a padded vocabulary and torch.compile; on a CPU cheaper dropout masks, "
+                       "and bf16 where its bf16 matmul measures faster (TUTOR_CPU_BF16=0|1 decides).")
 CompileOpt = typer.Option(None, "--compile/--no-compile", help="torch.compile the model (default: on with --fast on "
                           "CUDA, else off).")
 LoraOpt = typer.Option(None, "--lora", help="Fine-tune with your LoRA at this rank (e.g. 8 or 16): the model is "
@@ -59,8 +60,11 @@ def _find_workspace(explicit: Optional[Path]):
 
 def _run(domain, cfg, emit_console, events: bool, **kwargs) -> object:
     """Call `domain(cfg, emit, **kwargs)`; turn failures into an `error` event or a message, and an exit code."""
+    from tutor import portable
     from tutor.runs.common import RunError, where_it_failed
     from tutor.runs.events import JsonLines, event
+
+    portable.keep_freed_memory()  # a run's steps reuse the memory they free (the TUI never calls this)
 
     if events:
         emit = JsonLines(sys.stdout)

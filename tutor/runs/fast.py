@@ -12,13 +12,21 @@ parameter names the curriculum fixes (`W_query`, `W_key`, `W_value`, `out_proj`;
 - GELU: `F.gelu(approximate="tanh")`;
 - the output head: its matmul padded to a multiple of 64 rows, the logits sliced back to the real
   vocabulary (CUDA only: it is for the GPU's matmul tiles; elsewhere it would only add a copy of the
-  head's weight per step).
+  head's weight per step);
+- on the CPU, torch's own `nn.Dropout` modules draw their mask from 32-bit random integers instead of
+  `bernoulli_` (the same keep probability, at about half the cost), and so does the attention's dropout:
+  with dropout in training, `scaled_dot_product_attention` has no fused CPU kernel and would compute the
+  same softmax(QK^T/sqrt(d))V math as we do, only with the slower mask;
+- on a CPU whose bf16 matmul is measured at least 1.5x faster than its float32 one (AVX512-BF16, AMX, ...),
+  the model's forward runs under bf16 autocast and hands back float32 logits (`TUTOR_CPU_BF16=0` or `1`
+  decides instead of the measurement).
 
 Before anything is swapped, each learner module and its replacement run on a probe batch in eval() mode
 and must agree within float32 tolerance; then the whole model's logits must agree (within bfloat16
 tolerance where autocast is on). A module that differs stops the run with a message naming it. The
 run-level switches (TF32 matmuls, fused AdamW, pinned loader memory, torch.compile) are here too; bf16
-autocast on CUDA is `tutor.runs.common.autocast`, which every run already uses.
+autocast on CUDA is `tutor.runs.common.autocast`, which every run already uses; on the CPU it is the
+model's own forward (above), so that it holds wherever the run calls the model.
 
 Nothing here imports a UI; torch is imported inside the functions that need it.
 """
@@ -26,7 +34,10 @@ Nothing here imports a UI; torch is imported inside the functions that need it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
+import os
+import time
 import types
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional
@@ -41,10 +52,14 @@ PAD_MULTIPLE = 64
 MODULE_TOL = (1e-5, 1e-4)  # (atol, rtol) for one module, in float32
 MODEL_TOL = (1e-4, 1e-3)  # for the whole model's logits in float32: rounding compounds over the blocks
 BF16_TOL = 5e-2  # for the logits under bf16 autocast: |fast - plain| <= BF16_TOL * max|plain|
+CPU_BF16_ENV = "TUTOR_CPU_BF16"  # "1": bf16 autocast with --fast on the CPU; "0": never; unset: measured
+CPU_BF16_MIN_SPEEDUP = 1.5  # native bf16 matmuls measure 2-3x float32; emulated ones are slower than float32
 
-_ATTENTION, _LAYERNORM, _GELU, _HEAD = "attention", "layernorm", "gelu", "head"
+_ATTENTION, _LAYERNORM, _GELU, _HEAD, _DROPOUT = "attention", "layernorm", "gelu", "head", "dropout"
+_AUTOCAST = "autocast"  # the whole model's forward under bf16 autocast (CPU)
 _FUSED_NAME = {_ATTENTION: "scaled_dot_product_attention", _LAYERNORM: "F.layer_norm",
-               _GELU: 'F.gelu(approximate="tanh")', _HEAD: "a padded output matmul"}
+               _GELU: 'F.gelu(approximate="tanh")', _HEAD: "a padded output matmul",
+               _DROPOUT: "a dropout mask from random integers"}
 _LESSON = {  # where the learner reads what their module must compute
     _ATTENTION: "lessons/06-multihead-attention.md#attention-in-every-head-at-once",
     _LAYERNORM: "lessons/07-layers.md#biased-variance-and-eps",
@@ -73,6 +88,8 @@ class FastPlan:
     pin_memory: bool
     pad_vocab: bool
     compile: bool
+    bf16_why: str = ""  # why bf16 autocast is on or off on a CPU, for the report
+    cheap_dropout: bool = False  # CPU: dropout masks from random integers (see the module's docstring)
 
 
 @dataclass
@@ -87,7 +104,8 @@ class FastReport:
     def lines(self) -> list[str]:
         p = self.plan
         out = [f"{name} ({n}×)" for name, n in self.swapped.items()]
-        switches = [name for name, on in (("TF32 matmuls", p.tf32), ("bf16 autocast", p.autocast_bf16),
+        bf16 = "bf16 autocast" + (f" ({p.bf16_why})" if p.bf16_why else "")
+        switches = [name for name, on in (("TF32 matmuls", p.tf32), (bf16, p.autocast_bf16),
                                           ("fused AdamW", p.fused_adamw), ("pinned loader memory", p.pin_memory),
                                           ("torch.compile", p.compile)) if on]
         return out + switches
@@ -108,15 +126,57 @@ def _cuda(device: str) -> bool:
 
 def plan_for(device: str, compile: Optional[bool] = None) -> FastPlan:
     """The switches for `device`. torch.compile is on by default on CUDA and off elsewhere: on two CPU cores
-    compiling costs minutes before the first step (even a two-layer toy took 87 s on a loaded machine),
-    and what it saves there has not been measured yet (`bench/train_throughput.py --compile` does);
+    compiling costs a minute or more before the first step, and on the 124M model it saved nothing
+    measurable there (`bench/train_throughput.py --compile`: 318 tokens/s compiled, 332 not, in bf16);
     `compile` (from --compile / --no-compile) overrides the default."""
     import torch
 
     cuda = _cuda(device)
-    return FastPlan(device=device, tf32=cuda, autocast_bf16=cuda and torch.cuda.is_bf16_supported(),
-                    fused_adamw=fused_adamw_supported(device), pin_memory=cuda, pad_vocab=cuda,
-                    compile=cuda if compile is None else compile)
+    if cuda:
+        bf16, why = torch.cuda.is_bf16_supported(), ""
+    elif device == "cpu":
+        bf16, why = cpu_bf16()
+    else:
+        bf16, why = False, ""
+    return FastPlan(device=device, tf32=cuda, autocast_bf16=bf16, fused_adamw=fused_adamw_supported(device),
+                    pin_memory=cuda, pad_vocab=cuda, compile=cuda if compile is None else compile,
+                    bf16_why=why, cheap_dropout=device == "cpu")
+
+
+def cpu_bf16(env: Optional[dict] = None) -> tuple[bool, str]:
+    """Whether `--fast` runs the model under bf16 autocast on this CPU, and why (for the report).
+
+    `TUTOR_CPU_BF16=1` or `0` decides; otherwise a bf16 matmul must measure at least CPU_BF16_MIN_SPEEDUP
+    times as fast as the same float32 one. CPUs with bf16 instructions (AVX512-BF16, AMX, Arm's BF16)
+    measure 2-3x; elsewhere bf16 is emulated and slower than float32, and the run stays in float32.
+    """
+    env = os.environ if env is None else env
+    forced = env.get(CPU_BF16_ENV, "").strip()
+    if forced in ("0", "1"):
+        return forced == "1", f"{CPU_BF16_ENV}={forced}"
+    speedup = measured_cpu_bf16_speedup()
+    return speedup >= CPU_BF16_MIN_SPEEDUP, f"bf16 matmul measured {speedup:.1f}x float32 on this CPU"
+
+
+@functools.lru_cache(maxsize=None)
+def measured_cpu_bf16_speedup() -> float:
+    """float32 time / bf16 time of a (256 x 768) @ (768 x 768) matmul here, the best of five (~30 ms)."""
+    import torch
+
+    g = torch.Generator().manual_seed(PROBE_SEED)
+    a, b = torch.randn(256, 768, generator=g), torch.randn(768, 768, generator=g)
+
+    def best(x, y) -> float:
+        x @ y  # warm-up: packing buffers, thread pool
+        fastest = math.inf
+        for _ in range(5):
+            t0 = time.perf_counter()
+            x @ y
+            x @ y
+            fastest = min(fastest, time.perf_counter() - t0)
+        return fastest
+
+    return best(a, b) / max(best(a.bfloat16(), b.bfloat16()), 1e-9)
 
 
 def wants_compile(compile: Optional[bool], fast: bool, device: str) -> bool:
@@ -160,9 +220,84 @@ def _attention_forward(self, x):
     queries = queries.view(split).transpose(1, 2)  # (b, heads, num_tokens, head_dim)
     keys = keys.view(split).transpose(1, 2)
     values = values.view(split).transpose(1, 2)
-    context = F.scaled_dot_product_attention(queries, keys, values, dropout_p=dropout if self.training else 0.0,
-                                             is_causal=True)  # (b, heads, num_tokens, head_dim)
+    if self.training and dropout > 0 and queries.device.type == "cpu":
+        context = _attention_with_dropout(queries, keys, values, dropout)
+    else:
+        context = F.scaled_dot_product_attention(queries, keys, values, dropout_p=dropout if self.training else 0.0,
+                                                 is_causal=True)  # (b, heads, num_tokens, head_dim)
     return self.out_proj(context.transpose(1, 2).reshape(b, num_tokens, d_out))  # (b, num_tokens, d_out)
+
+
+def _attention_with_dropout(queries, keys, values, dropout: float):
+    """What scaled_dot_product_attention computes on a CPU with dropout (it has no fused kernel for that),
+    with the cheaper dropout mask: softmax(QK^T / sqrt(head_dim), causal) with dropout, times V."""
+    import torch
+
+    num_tokens, head_dim = queries.shape[-2], queries.shape[-1]
+    scores = (queries * head_dim ** -0.5) @ keys.transpose(-2, -1)  # (b, heads, num_tokens, num_tokens)
+    future = torch.ones(num_tokens, num_tokens, dtype=torch.bool, device=scores.device).triu(1)
+    weights = torch.softmax(scores.masked_fill(future, float("-inf")), dim=-1)
+    dropped = ~_dropout_mask(weights.shape, dropout, weights.device)
+    # Dropout's 1 / (1 - p) is applied to the (num_tokens x head_dim) result, not the larger weights.
+    return (weights.masked_fill(dropped, 0.0).to(values.dtype) @ values) * (1.0 / (1.0 - dropout))
+
+
+def _dropout_mask(shape, p: float, device):
+    """True where an element is kept: each with probability 1 - p, from one random int32 per element
+    (uniform over [0, 2^31)), which the CPU draws about twice as fast as `bernoulli_`."""
+    import torch
+
+    return torch.empty(shape, dtype=torch.int32, device=device).random_() >= round(p * 2 ** 31)
+
+
+_CHEAP_DROPOUT = None  # the autograd Function below, made on first use (torch is imported late here)
+
+
+def _make_cheap_dropout():
+    import torch
+
+    class CheapDropout(torch.autograd.Function):
+        """Inverted dropout that keeps only the boolean mask for backward (1 byte per element)."""
+
+        @staticmethod
+        def forward(ctx, x, p: float):
+            keep = _dropout_mask(x.shape, p, x.device)
+            ctx.save_for_backward(keep)
+            ctx.scale = 1.0 / (1.0 - p)
+            return torch.where(keep, x * ctx.scale, 0)
+
+        @staticmethod
+        def backward(ctx, grad):
+            (keep,) = ctx.saved_tensors
+            return torch.where(keep, grad * ctx.scale, 0), None
+
+    return CheapDropout
+
+
+def cheap_dropout(x, p: float, training: bool = True):
+    """Inverted dropout (zero with probability p, scale the rest by 1 / (1 - p)) with the cheaper mask."""
+    if not training or p <= 0:
+        return x
+    if p >= 1:
+        return x * 0
+    global _CHEAP_DROPOUT
+    if _CHEAP_DROPOUT is None:
+        _CHEAP_DROPOUT = _make_cheap_dropout()
+    return _CHEAP_DROPOUT.apply(x, p)
+
+
+def _dropout_forward(self, x):
+    return cheap_dropout(x, self.p, self.training)
+
+
+def _autocast_forward(self, *args, **kwargs):
+    """The model's own forward under bf16 autocast on the CPU; float32 logits out, for the loss."""
+    import torch
+
+    (forward,) = self._tutor_fast
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = forward(*args, **kwargs)
+    return out.float() if isinstance(out, torch.Tensor) and out.is_floating_point() else out
 
 
 def _layernorm_forward(self, x):
@@ -188,7 +323,7 @@ def _head_forward(self, x):
 
 
 _FORWARD = {_ATTENTION: _attention_forward, _LAYERNORM: _layernorm_forward, _GELU: _gelu_forward,
-            _HEAD: _head_forward}
+            _HEAD: _head_forward, _DROPOUT: _dropout_forward, _AUTOCAST: _autocast_forward}
 
 
 def _install(module, kind: str, settings: tuple) -> None:
@@ -228,9 +363,11 @@ def learner_classes() -> dict[str, tuple]:
     return found
 
 
-def find_targets(model, model_cfg: dict, classes: Optional[dict] = None, pad_vocab: bool = False) -> list[_Target]:
+def find_targets(model, model_cfg: dict, classes: Optional[dict] = None, pad_vocab: bool = False,
+                 cheap_dropout: bool = False) -> list[_Target]:
     """The modules `--fast` would swap: instances of the learner's attention, LayerNorm and GELU classes
-    (with the parameters the curriculum names), and the output head when padding the vocabulary."""
+    (with the parameters the curriculum names), the output head when padding the vocabulary, and torch's
+    own `nn.Dropout` modules when their mask is drawn the cheaper way."""
     import torch.nn as nn
 
     classes = learner_classes() if classes is None else classes
@@ -251,6 +388,9 @@ def find_targets(model, model_cfg: dict, classes: Optional[dict] = None, pad_voc
             targets.append(_Target(name, module, _LAYERNORM, (float(eps) if isinstance(eps, (int, float)) else 1e-5,)))
         elif isinstance(module, classes.get(_GELU, ())) and not any(True for _ in module.parameters()):
             targets.append(_Target(name, module, _GELU, ()))
+        elif (cheap_dropout and type(module) is nn.Dropout and 0 < module.p < 1 and not module.inplace
+              and not any(name.startswith(t.name + ".") for t in targets if t.kind == _ATTENTION)):
+            targets.append(_Target(name, module, _DROPOUT, ()))  # (the fused attention does its own dropout)
     head = getattr(model, "out_head", None)
     if pad_vocab and type(head) is nn.Linear and head.out_features >= 1024 and head.out_features % PAD_MULTIPLE:
         targets.append(_Target("out_head", head, _HEAD, (-head.out_features % PAD_MULTIPLE,)))
@@ -340,6 +480,8 @@ def check_modules(targets: list[_Target], model_cfg: dict, device: str, assembly
 
     largest: dict[str, float] = {}
     for t in targets:
+        if t.kind == _DROPOUT:  # torch's own module, no learner code: tests/runs/test_fast.py checks the mask
+            continue
         x = _probe_input(t, model_cfg, device)
         was_training = t.module.training
         t.module.eval()
@@ -387,7 +529,7 @@ def make_fast(model, model_cfg: dict, device: str, *, compile: Optional[bool] = 
     import torch
 
     plan = plan_for(device, compile)
-    targets = find_targets(model, model_cfg, classes, pad_vocab=plan.pad_vocab)
+    targets = find_targets(model, model_cfg, classes, pad_vocab=plan.pad_vocab, cheap_dropout=plan.cheap_dropout)
     largest = check_modules(targets, model_cfg, device, assembly)
 
     vocab = int(model_cfg.get("vocab_size", 2))
@@ -399,6 +541,8 @@ def make_fast(model, model_cfg: dict, device: str, *, compile: Optional[bool] = 
         plain = _model_logits(model, ids, autocast_bf16=False)
         for t in targets:
             _install(t.module, t.kind, t.settings)
+        if plan.autocast_bf16 and not _cuda(device):  # on CUDA every run's own autocast does it
+            _install(model, _AUTOCAST, (model.forward,))
         fast = _model_logits(model, ids, autocast_bf16=plan.autocast_bf16)
     except BaseException:
         remove_fast(model)
@@ -427,6 +571,8 @@ def make_fast(model, model_cfg: dict, device: str, *, compile: Optional[bool] = 
     for t in targets:
         if t.kind == _HEAD:
             label = f"output head padded to {t.module.out_features + t.settings[0]:,} rows (logits sliced back)"
+        elif t.kind == _DROPOUT:
+            label = f"torch's Dropout → {_FUSED_NAME[_DROPOUT]}"
         else:
             label = f"{_whose(t.module, assembly)} → {_FUSED_NAME[t.kind]}"
         swapped[label] = swapped.get(label, 0) + 1
