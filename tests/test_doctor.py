@@ -223,3 +223,19 @@ def test_tutor_probe_tells_an_editable_install_elsewhere_and_two_copies_apart(mo
         monkeypatch.setattr(doctor.metadata, "distribution", lambda name, dist=dist: dist)
         found = doctor.probe_tutor()
         assert found.ok == ok and expected in found.text, found
+
+
+@pytest.mark.parametrize("value, precision", [("1", "bf16"), ("0", "float32")])
+def test_the_torch_finding_says_in_which_precision_fast_trains_on_the_cpu(monkeypatch, value, precision):
+    monkeypatch.setenv("TUTOR_CPU_BF16", value)
+    lines = doctor.probe_torch().text.splitlines()
+    assert f"CPU bf16: TUTOR_CPU_BF16={value}, so --fast on the CPU trains in {precision}" in lines, lines
+
+
+def test_without_the_variable_the_cpu_bf16_line_reports_the_measurement(monkeypatch):
+    from tutor.runs import fast
+
+    monkeypatch.delenv("TUTOR_CPU_BF16", raising=False)
+    monkeypatch.setattr(fast, "measured_cpu_bf16_speedup", lambda: 0.7)
+    lines = doctor.probe_torch().text.splitlines()
+    assert "CPU bf16: bf16 matmul measured 0.7x float32 on this CPU, so --fast on the CPU trains in float32" in lines

@@ -100,6 +100,10 @@ def probe_torch() -> Finding:
                 lines.append(f"CUDA: not available ({built})")
             mps = getattr(torch.backends, "mps", None)
             lines.append("MPS: available" if mps is not None and mps.is_available() else "MPS: not available")
+            from tutor.runs.fast import cpu_bf16  # a 30 ms matmul timing unless TUTOR_CPU_BF16 decides
+
+            bf16, why = cpu_bf16()
+            lines.append(f"CPU bf16: {why}, so --fast on the CPU trains in {'bf16' if bf16 else 'float32'}")
         except Exception as e:
             lines.append(f"device query failed: {type(e).__name__}: {e}")
     lines += [f"warning: {w.message}" for w in caught]

@@ -31,13 +31,12 @@ from tutor.runs import checkpoint as ckpt
 from tutor.runs import fast
 from tutor.runs.common import (RunError, autocast, default_out, import_piece, prepare_assembly, resolve_device,
                                stop_on_sigint, write_json)
-from tutor.runs.configs import PRESETS, preset
+from tutor.runs.configs import CLASSIFY_TOKENS, CLASSIFY_TRAINABLE, PRESETS, preset
 from tutor.runs.events import Emit, event
 
 DEFAULT_SEED = 123
 CLASSIFIER_FILE = "classifier.pt"
-TRAINABLE = ("last-block", "last-two-blocks", "all")
-TOKENS = ("last", "first")
+TRAINABLE, TOKENS = CLASSIFY_TRAINABLE, CLASSIFY_TOKENS  # the choices live in configs (the TUI offers them)
 LABELS = ("not spam", "spam")
 PIECES = (  # (exercise id, name): what the run takes from the assembled exercises
     ("gpt_model", "GPTModel"), ("classifier", "SpamDataset"), ("classifier", "prepare_for_classification"),

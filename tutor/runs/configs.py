@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 GPT2_VOCAB = 50257
 DEVICES = ("auto", "cpu", "cuda", "mps")  # `--device`; auto: cuda, then mps, then cpu
 GPT2_WEIGHTS = ("gpt2-small", "gpt2-medium", "gpt2-large", "gpt2-xl")  # OpenAI's released sizes
+CLASSIFY_TRAINABLE = ("last-block", "last-two-blocks", "all")  # `tutor run classify --trainable`
+CLASSIFY_TOKENS = ("last", "first")  # `tutor run classify --token`: whose logits classify the message
 
 
 def gpt2_weights_available() -> tuple[str, ...]:

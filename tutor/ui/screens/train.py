@@ -20,7 +20,6 @@ from textual.widgets import (Button, Checkbox, Footer, Input, Label, ProgressBar
                              Static)
 
 from tutor.runs import configs
-from tutor.runs.classify import TOKENS, TRAINABLE
 from tutor.runs.judge import resolve_host
 from tutor.ui.messages import RunEnded, RunEvent
 from tutor.ui.run_files import model_checkpoints, responses_files, shown_path
@@ -38,7 +37,8 @@ WORST_SHOWN = 5  # judge: the worst-scored answers at the end
 FILLED_NAMED = 6  # the first exercises filled in from the reference are named, the rest counted (space is short)
 SCRATCH = "scratch:"  # init values "scratch:tiny", "scratch:small": a random model of that config
 NO_RESPONSES = "no responses yet: run instruct first"
-TRAINABLE_CHOICES = [("default", "")] + [(t.replace("-", " "), t) for t in TRAINABLE]  # default: the run decides
+TRAINABLE_CHOICES = [("default", "")] + [  # default: the run decides
+    (t.replace("-", " "), t) for t in configs.CLASSIFY_TRAINABLE]
 
 
 def _short(text: str, n: int = 160) -> str:
@@ -97,7 +97,7 @@ class TrainScreen(Screen):
                 yield Label("Train ", classes="muted")
                 yield Select(TRAINABLE_CHOICES, value="", allow_blank=False, compact=True, id="classify-trainable")
                 yield Label(" Token ", classes="muted")
-                yield Select([(t, t) for t in TOKENS], value="last", allow_blank=False, compact=True,
+                yield Select([(t, t) for t in configs.CLASSIFY_TOKENS], value="last", allow_blank=False, compact=True,
                              id="classify-token")
                 yield Label(" Epochs ", classes="muted")
                 yield Input("5", type="integer", compact=True, id="classify-epochs", max_length=4, classes="epochs")
