@@ -2,7 +2,8 @@
 `transformers.GPT2LMHeadModel` saved as safetensors in the real Hugging Face layout, loaded with the reference
 `load_weights_into_gpt` into the reference `GPTModel` (directly, and through the frugal run loader), must give
 the same logits and the same greedy tokens. Also: `tutor run generate --weights FILE.safetensors`, the sanity
-figure, and the MPS probe warning (forced through its seam). No network."""
+figure, the MPS probe warning (forced through its seam), and `tutor run pretrain --init` (what it loads, its
+step-0 check of the loaded weights, its run folder's name). No network."""
 
 from __future__ import annotations
 
@@ -168,7 +169,9 @@ def test_generate_shows_the_device_warning(hf_file, tmp_path, monkeypatch):
     assert "Warning: forced for the test" in rec.of("start")[0]["notices"]
 
 
-def _pretrain_from(init, tmp_path, name):
+def _pretrain_from(init, tmp_path, name, out=True):
+    """One step from `init`, in `tmp_path / name` (`out=False`: in the workspace's default run folder); the
+    start event, the checkpoint's parameters, the step-0 evaluation's event and the result."""
     from tutor.runs.pretrain import PretrainConfig, pretrain
     from tutor.workspace import init_workspace
 
@@ -176,11 +179,25 @@ def _pretrain_from(init, tmp_path, name):
     events = []
     # lr 1e-12: one AdamW step moves no weight by more than ~1e-12, so the checkpoint shows what was loaded
     cfg = PretrainConfig(data="builtin", config="tiny", max_steps=1, batch_size=2, eval_iter=1, lr=1e-12,
-                         weight_decay=0.0, sample_tokens=0, device="cpu", out=tmp_path / name, workspace=ws,
-                         use_reference=True, init=init)
+                         weight_decay=0.0, sample_tokens=0, device="cpu", out=tmp_path / name if out else None,
+                         workspace=ws, use_reference=True, init=init)
     result = pretrain(cfg, events.append)
     start = next(e for e in events if e["event"] == "start")
-    return start, ckpt_parameters(result.checkpoint)
+    evals = [e for e in events if e["event"] == "eval"]
+    assert evals[0]["step"] == 0 and all("init_check" not in e for e in evals[1:]), evals
+    return start, ckpt_parameters(result.checkpoint), evals[0], result
+
+
+def _random_weights_flagged(first_eval, result) -> dict:
+    """The step-0 check of the loaded (random) weights: their own validation loss, flagged, kept in metrics.json."""
+    import math
+
+    check = first_eval["init_check"]
+    assert check["val_loss"] == first_eval["val_loss"], first_eval
+    assert check["perplexity"] == pytest.approx(math.exp(first_eval["val_loss"]), rel=1e-9), check
+    assert not check["ok"] and check["warning"], check  # random weights: as bad as an untrained model
+    assert json.loads(result.metrics.read_text())["init_check"] == check
+    return check
 
 
 def ckpt_parameters(path):
@@ -190,7 +207,9 @@ def ckpt_parameters(path):
 
 
 def test_pretrain_init_from_a_gpt2_safetensors_file_then_from_its_checkpoint(hf_model, hf_file, tmp_path):
-    start, params = _pretrain_from(str(hf_file), tmp_path, "from-gpt2")
+    from tutor.runs.registry import scan_runs
+
+    start, params, first_eval, result = _pretrain_from(str(hf_file), tmp_path, "from-gpt2", out=False)
     assert start["model"] == {**our_cfg(), "drop_rate": 0.1}  # the size comes from the file, not --config tiny
     assert start["init"] and str(hf_file) in start["init"]
     hf = hf_model.transformer.state_dict()
@@ -202,10 +221,18 @@ def test_pretrain_init_from_a_gpt2_safetensors_file_then_from_its_checkpoint(hf_
     for name, value in expected.items():
         torch.testing.assert_close(params[name], value, atol=1e-6, rtol=0, msg=name)
 
-    again, params2 = _pretrain_from(str(tmp_path / "from-gpt2" / "checkpoint.pt"), tmp_path, "from-ckpt")
-    assert again["model"] == start["model"]
+    check = _random_weights_flagged(first_eval, result)
+    assert "this file does not hold trained GPT-2 weights" in check["warning"], check  # --reference's loader
+    runs_dir = tmp_path / "ws-from-gpt2" / ".tutor" / "runs"
+    assert result.out.parent == runs_dir and result.out.name.startswith("pretrain-from-model-2"), result.out
+    assert [(r.name, r.kind) for r in scan_runs(runs_dir).runs] == [(result.out.name, "pretrain")]
+
+    again, params2, first_eval, result2 = _pretrain_from(str(result.checkpoint), tmp_path, "from-ckpt")
+    assert again["model"] == start["model"] and result2.out == tmp_path / "from-ckpt"  # --out wins over the name
     for name, value in params.items():
         torch.testing.assert_close(params2[name], value, atol=1e-6, rtol=0, msg=name)
+    check = _random_weights_flagged(first_eval, result2)
+    assert f"validation loss {result.val_loss:.3f}; an untrained" in check["line"], check  # its run's last one
 
 
 def test_pretrain_init_and_resume_do_not_mix(hf_file, tmp_path):

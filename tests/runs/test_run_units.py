@@ -194,3 +194,73 @@ def test_a_failed_pretrain_leaves_no_empty_run_folder(tmp_path):
     with pytest.raises(RunError, match="too short"):
         pretrain(cfg)
     assert not ws.runs_dir.exists() or list(ws.runs_dir.iterdir()) == []
+
+
+def _loaded(kind, history=None, path=None):
+    from tutor.runs.models import LoadedModel
+
+    saved = {"history": history} if history is not None else None
+    return LoadedModel(model=None, cfg={"vocab_size": 50257}, kind=kind, label="weights", path=path, saved=saved)
+
+
+def test_init_check_tells_loaded_gpt2_weights_from_misplaced_ones():
+    from tutor.runs.models import init_check
+
+    good = init_check(_loaded("gpt2"), 3.4, learner_loader=True)  # GPT-2 small on plain English: about 3.3
+    assert good["ok"] and good["warning"] is None, good
+    assert good["perplexity"] == pytest.approx(29.964, abs=1e-3)
+    assert "validation loss 3.400, perplexity 30.0" in good["line"] and "in the tens" in good["line"], good["line"]
+    assert "50,257 of an untrained model" in good["line"], good["line"]
+    assert init_check(_loaded("gpt2"), 6.9, learner_loader=True)["ok"]  # perplexity 992: unusual text, still real
+
+    yours = init_check(_loaded("gpt2"), 10.8, learner_loader=True)  # perplexity 49,021: as good as random
+    assert not yours["ok"], yours
+    assert "Perplexity 49,021 is huge" in yours["warning"] and "load_weights_into_gpt" in yours["warning"], yours
+    ours = init_check(_loaded("gpt2"), 7.0, learner_loader=False)  # 1,097 with the reference's loader
+    assert not ours["ok"] and "this file does not hold trained GPT-2 weights" in ours["warning"], ours
+    broken = init_check(_loaded("gpt2"), float("nan"), learner_loader=True)
+    assert not broken["ok"] and broken["perplexity"] == float("inf"), broken
+    assert not init_check(_loaded("gpt2"), 800.0, learner_loader=True)["ok"]  # exp would overflow
+
+
+def test_init_check_compares_a_checkpoint_with_its_own_run_and_with_random_weights():
+    from tutor.runs.models import init_check
+
+    trained = init_check(_loaded("checkpoint", {"val_loss": [10.9, 6.25, 5.5]}), 5.6, learner_loader=True)
+    assert trained["ok"] and "validation loss 5.500" in trained["line"], trained
+    early = init_check(_loaded("checkpoint", {"val_loss": [10.9]}), 10.85, learner_loader=True)
+    assert not early["ok"] and "what an untrained model scores" in early["warning"], early
+    bare = init_check(_loaded("checkpoint"), 4.0, learner_loader=True)  # no history: only the untrained figure
+    assert bare["ok"] and "its run's" not in bare["line"] and "about 50,257" in bare["line"], bare
+
+
+def test_pretrain_console_shows_the_init_check_after_the_step_0_line():
+    from rich.console import Console
+
+    from tutor.runs.render import PretrainConsole
+
+    buf = io.StringIO()
+    show = PretrainConsole(Console(file=buf, width=300, color_system=None))
+    base = {"event": "eval", "step": 0, "train_loss": 10.8, "val_loss": 10.8, "tokens_seen": 0}
+    show(base)
+    assert buf.getvalue().count("\n") == 1, buf.getvalue()  # a fresh run: the step line alone
+    show({**base, "init_check": {"ok": False, "line": "Loaded weights: [perplexity] 49,021", "warning": "Huge."}})
+    lines = buf.getvalue().splitlines()
+    assert lines[2:] == ["Loaded weights: [perplexity] 49,021", "Warning: Huge."], lines  # markup escaped
+
+
+def test_pretrain_run_folder_is_named_after_what_init_loaded(tmp_path, monkeypatch):
+    from tutor.runs.pretrain import init_name, out_folder
+
+    monkeypatch.chdir(tmp_path)
+    settings = resolve_settings(PretrainConfig(), None)
+    assert out_folder(PretrainConfig(), settings).name.startswith("pretrain-tiny-")
+    gpt2 = out_folder(PretrainConfig(init="gpt2-small"), settings, _loaded("gpt2"))
+    assert gpt2.parent == tmp_path / "tutor-runs" and gpt2.name.startswith("pretrain-gpt2-small-2"), gpt2
+    assert out_folder(PretrainConfig(init="gpt2-small", out=tmp_path / "mine"), settings,
+                      _loaded("gpt2")) == tmp_path / "mine"  # --out still wins
+
+    run = tmp_path / "pretrain-tiny-20261202-041500-2"
+    assert init_name(str(run), _loaded("checkpoint", path=run / ckpt.FILENAME)) == "from-pretrain-tiny"
+    assert init_name("x", _loaded("checkpoint", path=tmp_path / "my best.pt")) == "from-my_best"
+    assert init_name("m.safetensors", _loaded("gpt2", path=tmp_path / "hub" / "model.safetensors")) == "from-model"

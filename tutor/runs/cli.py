@@ -112,7 +112,7 @@ def pretrain(
     lr: Optional[float] = typer.Option(None, "--lr", help="AdamW learning rate."),
     device: str = DeviceOpt,
     out: Optional[Path] = typer.Option(None, "--out",
-                                       help="Run folder (default .tutor/runs/pretrain-<config>-<time>)."),
+                                       help="Run folder (default .tutor/runs/pretrain-<config or --init>-<time>)."),
     resume: Optional[Path] = typer.Option(None, "--resume",
                                           help="Continue a stopped run (its checkpoint.pt or folder)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (default 123): same seed, same run."),

@@ -22,7 +22,9 @@ A run reports through `emit(event_dict)`; each dict has an `"event"` key. The ke
                 from the cached token file, not the learner's create_dataloader_v1)
 
 Optional fields the TUI may show: pretrain's `start` has `schedule` (a sentence on --warmup/--min-lr/--clip,
-or null) and its `eval` (instruct's too) has `lr`, the learning rate of the last step.
+or null) and its `eval` (instruct's too) has `lr`, the learning rate of the last step. With `--init`, pretrain's
+step-0 `eval` also has `init_check`: val_loss, perplexity, ok, line (the numbers and what to expect) and
+warning (one line, or null when ok) about the loaded weights (`tutor.runs.models.init_check`).
 
 No torch and no UI here.
 """

@@ -6,7 +6,8 @@ the learner's own `load_weights_into_gpt` (the reference's while that exercise d
 run's assembly note already says). Loading is frugal: the model is built without running its
 initializers (untouched pages cost no memory) and the safetensors file is read one tensor at a time with
 plain file reads, so the peak is about the model's own size. Also here: the sanity perplexity of a short
-English paragraph, and the MPS-versus-CPU probe. torch is imported inside functions.
+English paragraph, what the validation loss of freshly loaded weights says (`init_check`), and the
+MPS-versus-CPU probe. torch is imported inside functions.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ SANITY_TEXT = (
 )
 # Real GPT-2 scores plain English in the low tens; random or scrambled weights score in the thousands.
 SANITY_LIMIT = 150.0
+# On the learner's own text (`pretrain --init`): tens for English, a few hundred for unusual text, thousands
+# and up (an untrained model: the vocabulary size, 50,257) when the weights are in the wrong places.
+INIT_PERPLEXITY_LIMIT = 1000.0
 
 _DTYPES = {"F32": "float32", "F16": "float16", "BF16": "bfloat16", "F64": "float64", "I64": "int64",
            "I32": "int32", "U8": "uint8", "BOOL": "bool"}
@@ -250,6 +254,41 @@ def sanity_message(spec: str, ppl: float) -> tuple[bool, str]:
     else:
         line += " Check your load_weights_into_gpt (`tutor grade gpt2_weights`), or add --reference."
     return False, line
+
+
+def init_check(loaded: LoadedModel, val_loss: float, learner_loader: bool) -> dict:
+    """What the validation loss of freshly loaded weights (`loaded`, before any training) says about them.
+
+    Returns `{"val_loss", "perplexity", "ok", "line", "warning"}`: `line` gives the numbers and what to expect,
+    `warning` (None when `ok`) says in one line why they look wrong. GPT-2's weights score tens on ordinary
+    English, at most a few hundred on unusual text; above `INIT_PERPLEXITY_LIMIT` they are not in the right
+    places. Our checkpoints are compared with the untrained model's perplexity (the vocabulary size), since a
+    checkpoint from an early step is legitimately poor. `learner_loader`: the learner's own
+    `load_weights_into_gpt` loaded them (else the reference's did, and the file itself is to blame).
+    """
+    ppl = math.exp(val_loss) if val_loss == val_loss and val_loss < 700 else float("inf")
+    vocab = int(loaded.cfg.get("vocab_size", gpt2_files.VOCAB_SIZE))
+    shown = f"{ppl:.1f}" if ppl < 1000 else f"{ppl:,.0f}"
+    line = f"Loaded weights: validation loss {val_loss:.3f}, perplexity {shown} before any training"
+    warning = None
+    if loaded.kind == "gpt2":
+        line += (f" (GPT-2 on ordinary English text: perplexity in the tens, far below the {vocab:,} of an "
+                 f"untrained model).")
+        if not ppl <= INIT_PERPLEXITY_LIMIT:
+            warning = f"Perplexity {shown} is huge for GPT-2 weights: " + (
+                "they are not in the right places. Check your load_weights_into_gpt (`tutor grade gpt2_weights`), "
+                "or add --reference." if learner_loader else
+                "the reference loader read them, so this file does not hold trained GPT-2 weights.")
+    else:
+        history = (loaded.saved or {}).get("history") or {}
+        before = [v for v in history.get("val_loss") or [] if isinstance(v, float) and math.isfinite(v)]
+        line += (f" (its run's last evaluation, on that run's text: validation loss {before[-1]:.3f}; an untrained "
+                 f"model: perplexity about {vocab:,})." if before
+                 else f" (an untrained model: perplexity about {vocab:,}).")
+        if not ppl < vocab / 2:
+            warning = (f"Perplexity {shown} is about what an untrained model scores: these weights have learned "
+                       f"little, or did not load right.")
+    return {"val_loss": val_loss, "perplexity": ppl, "ok": warning is None, "line": line, "warning": warning}
 
 
 def _mps_probe_logits(model, device: str):

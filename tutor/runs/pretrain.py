@@ -19,6 +19,7 @@ imports a UI.
 from __future__ import annotations
 
 import math
+import re
 import threading
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -190,13 +191,27 @@ def settings_and_text(cfg: PretrainConfig, saved: Optional[dict],
     return settings, source
 
 
-def out_folder(cfg: PretrainConfig, settings: Settings) -> Path:
-    """--out, else the resumed run's own folder, else a new `.tutor/runs/pretrain-<config>-<time>`."""
+def out_folder(cfg: PretrainConfig, settings: Settings, initial=None) -> Path:
+    """--out, else the resumed run's own folder, else a new `.tutor/runs/pretrain-<name>-<time>`, where the name
+    says what the run starts from: the preset (`tiny`), or what `--init` loaded (`initial`, see `init_name`)."""
     if cfg.out is not None:
         return Path(cfg.out).expanduser()
     if cfg.resume is not None:
         return ckpt.checkpoint_file(cfg.resume).parent
-    return default_out(cfg.workspace, f"pretrain-{settings.config}")
+    return default_out(cfg.workspace, f"pretrain-{init_name(cfg.init, initial) if initial else settings.config}")
+
+
+def init_name(spec: str, initial) -> str:
+    """A folder-name part for `--init`'s weights: `gpt2-small`, or `from-<run>` for one of our checkpoints (the
+    run folder's name without its time stamp, which would read as this run's) or `from-<file>` for a file."""
+    from tutor.runs.models import PRETRAINED
+
+    if spec in PRETRAINED:
+        return spec
+    path = Path(initial.path or spec)
+    name = path.parent.name if path.name == ckpt.FILENAME else path.stem
+    name = re.sub(r"-\d{8}-\d{6}(-\d+)?$", "", name)  # default_out's stamp
+    return "from-" + (re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._-") or "weights")
 
 
 @dataclass(frozen=True)
@@ -349,6 +364,8 @@ class TrainingLoop:
     emit: Emit
     saved_at: Optional[int] = None  # the step of the last checkpoint written (or loaded)
     schedule: Optional[Schedule] = None  # --warmup/--min-lr/--clip (None: constant lr, no clipping)
+    initial: Any = None  # --init's loaded weights (tutor.runs.models.LoadedModel): checked at the step-0 evaluation
+    init_check: Optional[dict] = None  # what that check found (tutor.runs.models.init_check)
 
     def evaluate(self) -> None:
         s, st = self.settings, self.state
@@ -363,9 +380,15 @@ class TrainingLoop:
         lrs[:0] = [s.lr] * (len(st.history["step"]) - 1 - len(lrs))  # a checkpoint from before lr was recorded
         lrs.append(self.schedule.lr_at(0) if st.step == 0 and self.schedule is not None
                    else float(self.optimizer.param_groups[0]["lr"]))
+        checked = {}
+        if self.initial is not None and st.step == 0:  # --init: do the loaded weights look right?
+            from tutor.runs.models import init_check
+
+            self.init_check = checked["init_check"] = init_check(self.initial, val_loss,
+                                                                 "gpt2_weights" in self.assembly.learner)
         self.emit(event("eval", step=st.step, train_loss=train_loss, val_loss=val_loss, tokens_seen=st.tokens_seen,
                         epoch=min(st.step // self.data.steps_per_epoch + 1, s.epochs),
-                        epochs_seen=st.step / self.data.steps_per_epoch, lr=lrs[-1]))
+                        epochs_seen=st.step / self.data.steps_per_epoch, lr=lrs[-1], **checked))
 
     def sample(self) -> None:
         import torch
@@ -453,7 +476,7 @@ class TrainingLoop:
         s, st, data = self.settings, self.state, self.data
         if first_eval:
             with ckpt.rng_preserved():  # not in the course's schedule: must not change what follows
-                self.evaluate()  # step 0: the loss of the untrained model (about ln(50257) ≈ 10.8)
+                self.evaluate()  # step 0: the untrained model's loss (about ln(50257) ≈ 10.8), or --init's
         interrupted = False
         with stop_on_sigint(stop):
             try:
@@ -508,7 +531,7 @@ def write_results(loop: TrainingLoop, out: Path, source: TextSource, n_params: i
         "tokens_per_s": meter.tokens_per_s, "train_time_s": st.train_time_s, "session_wall_s": meter.wall_s,
         "evals": [dict(zip(history, values)) for values in zip(*history.values())],
         "checkpoint": str(checkpoint) if checkpoint else None,
-        "plot": str(plot_path) if plot_path else None, "warnings": warnings,
+        "plot": str(plot_path) if plot_path else None, "warnings": warnings, "init_check": loop.init_check,
     }
     write_json(metrics_path, metrics)
     result = PretrainResult(out=out, checkpoint=checkpoint, metrics=metrics_path, plot=plot_path,
@@ -554,7 +577,7 @@ def pretrain(cfg: PretrainConfig, emit: Emit = lambda e: None, *, stop: Optional
     device = ddp.local_device(resolve_device(cfg.device))
     initial, settings = initial_weights(cfg, settings, assembly, download_progress)
 
-    with run_folder(ddp.same_on_all_ranks(out_folder(cfg, settings))) as out:
+    with run_folder(ddp.same_on_all_ranks(out_folder(cfg, settings, initial))) as out:
         if settings.stream:
             data = streaming.prepare_stream(settings, source, emit)
         else:
@@ -571,7 +594,8 @@ def pretrain(cfg: PretrainConfig, emit: Emit = lambda e: None, *, stop: Optional
         train_model = fast.compiled(model, fast.wants_compile(cfg.compile, cfg.fast, device))
         loop = (streaming.StreamingLoop if settings.stream else TrainingLoop)(
             settings, data, pieces, model, train_model, optimizer, tokenizer, device, state, assembly,
-            out / ckpt.FILENAME, emit, saved_at=state.step if saved is not None else None, schedule=schedule)
+            out / ckpt.FILENAME, emit, saved_at=state.step if saved is not None else None, schedule=schedule,
+            initial=initial)
         if ddp.active():
             loop.ddp_model = ddp.wrap(train_model, device)
         n_params = sum(p.numel() for p in model.parameters())

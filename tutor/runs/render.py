@@ -87,6 +87,10 @@ class PretrainConsole:
                         f"train loss [bold]{_loss(ev['train_loss'])}[/]  val loss [bold]{_loss(ev['val_loss'])}[/]  "
                         f"({ev['tokens_seen']:,} tokens seen)"
                         + (f"  lr {ev['lr']:.2e}" if getattr(self, "show_lr", False) and ev.get("lr") else ""))
+            if ev.get("init_check"):  # pretrain --init: the loaded weights' perplexity, before any training
+                self._print(escape(ev["init_check"]["line"]))
+                if ev["init_check"]["warning"]:
+                    self._print(f"[yellow]Warning:[/] {escape(ev['init_check']['warning'])}")
         elif kind == "sample":
             self._print(f"  [dim]sample:[/] [italic]{escape(' '.join(ev['text'].split()))}[/]")
         elif kind == "checkpoint":
