@@ -1,14 +1,19 @@
 """`tutor runs` and `tutor compare` on run folders fabricated in the shape the runs write (tests/runs/fake_runs.py):
 what is listed and in which order, statuses, headline metrics, what differs, odd folders skipped with a note,
-names resolved under the workspace, the overlaid plot and what it says it plotted."""
+names resolved under the workspace, the overlaid plot and what it says it plotted; and the finders the TUI's
+pickers use (which checkpoints, classifiers, instruct runs and responses there are, newest first)."""
 
 from __future__ import annotations
+
+import json
+import os
 
 import pytest
 
 from tests.runs.fake_runs import make_runs
 from tests.test_cli import invoke
-from tutor.runs.registry import RegistryError, compare_rows, differing_settings, plotted, resolve_run, scan_runs
+from tutor.runs.registry import (RegistryError, compare_rows, differing_settings, model_checkpoints, newest_first,
+                                 plotted, resolve_run, responses_files, run_folders, run_kind, scan_runs)
 from tutor.workspace import init_workspace
 
 
@@ -111,3 +116,43 @@ def test_tutor_compare_prints_the_table_and_writes_one_plot(workspace, tmp_path)
     assert left_out[1].status == "incomplete" and "nothing written yet" in left_out[1].note
     r = invoke("compare", "nope", ws=ws.root)
     assert r.exit_code == 2 and "No run 'nope'" in r.output and "Traceback" not in r.output
+
+
+def test_the_finders_sort_the_files_runs_leave_by_kind_newest_first(tmp_path):
+    runs = tmp_path / "runs"
+    stamp = [1_700_000_000]
+
+    def put(folder: str, *names: str, metrics=None):
+        for name in names:
+            path = runs / folder / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"x")
+            os.utime(path, (stamp[0], stamp[0]))
+            stamp[0] += 10
+        if metrics is not None:
+            (runs / folder / "metrics.json").write_text(json.dumps(metrics) if isinstance(metrics, dict) else metrics)
+        os.utime(runs / folder, (stamp[0], stamp[0]))
+        stamp[0] += 10
+        return runs / folder
+
+    old = put("pretrain-tiny-20261201-100000", "checkpoint.pt")
+    clf = put("mine", "checkpoint.pt", "classifier.pt", metrics={"run": "classify", "test_accuracy": 0.9})
+    named_clf = put("classify-tiny-20261201-110000", "checkpoint.pt")  # still running: no metrics.json yet
+    ins = put("instruct-gpt2-small-20261201-120000", "checkpoint.pt", "responses.json", metrics="{not json")
+    nested = put("pretrain-tiny-20261201-130000/extra", "model.pth")
+    renamed_ins = put("chatty", "checkpoint.pt", metrics={"run": "instruct"})
+
+    assert run_kind(clf) == run_kind(named_clf) == "classify" and run_kind(ins) == "instruct"
+    assert run_kind(renamed_ins) == "instruct" and run_kind(runs / "chatty-notes") is None
+    # Train: each run folder's checkpoint.pt, classifiers' left out (their head has two outputs)
+    assert model_checkpoints(runs) == [renamed_ins / "checkpoint.pt", ins / "checkpoint.pt", old / "checkpoint.pt"]
+    # the Playground's continue mode: any .pt/.pth below, a nested one included, classifier.pt never
+    assert model_checkpoints(runs, anywhere=True) == [renamed_ins / "checkpoint.pt", nested / "model.pth",
+                                                      ins / "checkpoint.pt", old / "checkpoint.pt"]
+    assert run_folders(runs, "classifier.pt") == [clf]
+    assert run_folders(runs, "checkpoint.pt", kind="instruct") == [renamed_ins, ins]
+    assert responses_files(runs) == [ins / "responses.json"]
+    gone = runs / "gone.pt"
+    assert newest_first([gone, old / "checkpoint.pt"]) == [old / "checkpoint.pt"]  # removed while we looked
+    missing = tmp_path / "no-runs-yet"
+    assert model_checkpoints(missing) == run_folders(missing, "classifier.pt") == responses_files(missing) == []

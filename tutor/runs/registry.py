@@ -7,7 +7,10 @@ Every run leaves a folder under `.tutor/runs/` (pretrain, classify, instruct: `m
 folder). `scan_runs` turns each into a `RunRecord`: its kind, when it started, its status, its settings
 flattened to one level, its headline metric and its curve. Folders that hold none of these, or files that do
 not parse, are skipped with a note, never with a traceback. `compare_rows` lines runs up side by side and
-`plot_comparison` overlays their curves in one PNG (matplotlib, imported there only).
+`plot_comparison` overlays their curves in one PNG (matplotlib, imported there only). The TUI's pickers (the
+Train screen's inputs, the Playground's models) find the files runs leave with the finders at the end
+(`model_checkpoints`, `run_folders`, `responses_files`): file names, mtimes and metrics.json only, never a
+checkpoint opened.
 
 No torch, no textual, no printing: the CLI and the TUI render what this returns.
 """
@@ -23,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
+from tutor.runs.checkpoint import FILENAME as CHECKPOINT_FILE
+
 FINISHED, INTERRUPTED, INCOMPLETE = "finished", "interrupted", "incomplete"
 KINDS = ("pretrain", "classify", "instruct", "judge", "mmlu", "import")
 _STAMP = re.compile(r"(\d{8}-\d{6})(?:-\d+)?$")  # default_out's `<name>-YYYYmmdd-HHMMSS[-n]`
@@ -35,6 +40,9 @@ KEY_SETTINGS = {
     "mmlu": ("model", "shots"),
     "import": (),
 }
+CLASSIFIER_FILE = "classifier.pt"  # what a finished `tutor run classify` leaves next to its checkpoint.pt
+RESPONSES_FILE = "responses.json"  # what `tutor run instruct` writes into its run folder
+WEIGHT_SUFFIXES = (".pt", ".pth")  # files the Playground offers as weights to continue text with
 # Settings that never explain a difference in results: left out of "what differs".
 IGNORED = {"sample_prompt", "sample_tokens", "out", "resume"}
 HEADLINE = {  # kind: (metrics key, label, as percent)
@@ -191,6 +199,12 @@ def _judge_run(summary_path: Path, runs_dir: Path, summary: dict) -> RunRecord:
                      None, note)
 
 
+def kind_from_name(folder: Path) -> Optional[str]:
+    """The kind a run's default folder name says (`classify-tiny-<time>` → classify), or None."""
+    prefix = folder.name.split("-", 1)[0]
+    return prefix if prefix in KINDS else None
+
+
 def read_run(folder: Path, runs_dir: Optional[Path] = None) -> tuple[list[RunRecord], Optional[str]]:
     """The run(s) one folder holds (a training run plus any judge results inside it), or a note saying why none."""
     runs_dir = runs_dir or folder.parent
@@ -220,20 +234,19 @@ def read_run(folder: Path, runs_dir: Optional[Path] = None) -> tuple[list[RunRec
             records.append(_judge_run(summary_path, runs_dir, summary))
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
             problems.append(f"{summary_path.name} cannot be read ({type(e).__name__}: {e})")
-    if not any(r.path == folder for r in records) and (folder / "checkpoint.pt").is_file() and not problems:
-        kind = folder.name.split("-", 1)[0]
-        kind = kind if kind in KINDS else "unknown"
+    if not any(r.path == folder for r in records) and (folder / CHECKPOINT_FILE).is_file() and not problems:
+        kind = kind_from_name(folder) or "unknown"
         imported = kind == "import"
         records.append(RunRecord(
-            folder.name, folder, kind, _started(folder, [folder / "checkpoint.pt"]),
+            folder.name, folder, kind, _started(folder, [folder / CHECKPOINT_FILE]),
             FINISHED if imported else INCOMPLETE,
             note="" if imported else "no metrics.json yet: running, or stopped early (--resume continues it)"))
     if records:
         return records, "; ".join(f"{folder.name}: {p}" for p in problems) or None
     if problems:
         return [], f"{folder.name}: " + "; ".join(problems)
-    kind = folder.name.split("-", 1)[0]
-    if kind in KINDS and _STAMP.search(folder.name):  # a run's own folder with nothing in it yet
+    kind = kind_from_name(folder)
+    if kind and _STAMP.search(folder.name):  # a run's own folder with nothing in it yet
         return [RunRecord(folder.name, folder, kind, _started(folder, []), INCOMPLETE,
                           note="nothing written yet: running, or it failed before its first checkpoint")], None
     return [], f"{folder.name}: not a run (no metrics.json, mmlu.json or checkpoint.pt)"
@@ -273,7 +286,7 @@ def resolve_run(arg: str, runs_dir: Optional[Path]) -> RunRecord:
                 if r.path == summary:
                     return r
             raise RegistryError(note or f"{summary} is not a judge summary.")
-        if path.is_file() and path.name in ("metrics.json", "mmlu.json", "checkpoint.pt"):
+        if path.is_file() and path.name in ("metrics.json", "mmlu.json", CHECKPOINT_FILE):
             path = path.parent
         if path.is_dir():
             runs, note = read_run(path, runs_dir if runs_dir and path.parent == Path(runs_dir) else path.parent)
@@ -429,3 +442,59 @@ def default_plot_path(runs_dir: Optional[Path]) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     base = Path(runs_dir).parent / "compare" if runs_dir is not None else Path.cwd()
     return base / f"compare-{stamp}.png"
+
+
+# -- finding the files runs leave (the TUI's pickers) ---------------------------------------------------------------
+def read_metrics(folder: Path) -> dict:
+    """A run folder's metrics.json, or {} when it has none (yet: a run writes it when it ends) or it does not parse."""
+    try:
+        data = _read_json(folder / "metrics.json")
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def run_kind(folder: Path) -> Optional[str]:
+    """pretrain | classify | instruct | … for a run folder: its metrics.json says, else its default name does."""
+    kind = read_metrics(folder).get("run")
+    return kind if isinstance(kind, str) else kind_from_name(folder)
+
+
+def newest_first(paths: Iterable[Path]) -> list[Path]:
+    """`paths` by modification time, newest first (ties keep their order); one removed while we look is left out."""
+    found = []
+    for p in paths:
+        try:
+            found.append((p.stat().st_mtime, p))
+        except OSError:
+            continue
+    return [p for _, p in sorted(found, key=lambda t: t[0], reverse=True)]
+
+
+def model_checkpoints(runs_dir: Path, anywhere: bool = False) -> list[Path]:
+    """Checkpoints of a whole GPT, newest first: each run folder's checkpoint.pt, or with `anywhere` every .pt or
+    .pth file below `runs_dir`. Never a classify run's (its head has two outputs) nor a classifier.pt."""
+    if not runs_dir.is_dir():
+        return []
+    if anywhere:
+        files = (p for p in runs_dir.rglob("*")
+                 if p.suffix in WEIGHT_SUFFIXES and p.is_file() and p.name != CLASSIFIER_FILE)
+    else:
+        files = runs_dir.glob(f"*/{CHECKPOINT_FILE}")
+    return newest_first(p for p in files if run_kind(p.parent) != "classify")
+
+
+def run_folders(runs_dir: Path, holding: str, kind: Optional[str] = None) -> list[Path]:
+    """The folders below `runs_dir` that hold a file called `holding` (and, given `kind`, are runs of that kind),
+    newest first: `run_folders(runs, CLASSIFIER_FILE)` are the finished classifiers."""
+    if not runs_dir.is_dir():
+        return []
+    return newest_first(p.parent for p in runs_dir.rglob(holding)
+                        if p.is_file() and (kind is None or run_kind(p.parent) == kind))
+
+
+def responses_files(runs_dir: Path) -> list[Path]:
+    """The responses.json that instruct runs wrote into their folders, newest first."""
+    if not runs_dir.is_dir():
+        return []
+    return newest_first(p for p in runs_dir.glob(f"*/{RESPONSES_FILE}") if p.is_file())

@@ -9,12 +9,12 @@
   turn stands alone (the course's model remembers nothing between turns).
 
 On arrival no text field has focus, so the mode keys (1-4, q) work; Enter (or a click) goes into the field,
-Esc comes back out. Finding the runs reads file names and metrics.json only: no torch on this screen.
+Esc comes back out. The runs each mode offers are `tutor.ui.run_files`' (file names and metrics.json only): no
+torch on this screen.
 """
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,12 +29,11 @@ from textual.widgets import Button, ContentSwitcher, Footer, Input, Label, Radio
 
 from tutor.runs import configs
 from tutor.ui.messages import RunEnded, RunEvent
+from tutor.ui.run_files import (classifier_label, find_checkpoints, find_classifiers, find_instruct_runs,
+                                instruct_label, shown_path)
 from tutor.ui.run_process import ChildRun
 from tutor.ui.widgets.mode_tabs import ModeTabs
 
-CHECKPOINT_SUFFIXES = (".pt", ".pth")
-CLASSIFIER_FILE = "classifier.pt"  # what a finished `tutor run classify` leaves in its folder
-CHECKPOINT_FILE = "checkpoint.pt"
 NO_MODEL = "no model yet: train one in Train (3)"
 NO_CLASSIFIER = "no classifier yet: train one in Train (3): run classify"
 NO_CHAT_MODEL = "no instruction-tuned model yet: train one in Train (3): run instruct"
@@ -44,73 +43,6 @@ HISTORY = 8  # classified messages kept on screen
 TURNS = 20  # chat turns kept on screen
 NO_MEMORY = ("Each turn stands alone: the course's model has no memory of earlier turns. The run builds the "
              "Alpaca prompt with your format_input.")
-
-
-# -- the learner's runs (file names and metrics.json only) --------------------------------------------------
-def _metrics(folder: Path) -> dict:
-    try:
-        data = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def run_kind(folder: Path) -> str | None:
-    """pretrain | classify | instruct | … for a run folder: its metrics.json says, else its default name does
-    (`classify-tiny-<time>`; metrics.json is written when a run ends)."""
-    kind = _metrics(folder).get("run")
-    if isinstance(kind, str):
-        return kind
-    prefix = folder.name.split("-", 1)[0]
-    return prefix if prefix in ("pretrain", "classify", "instruct", "import") else None
-
-
-def _newest_first(paths: list[Path]) -> list[Path]:
-    return sorted(paths, key=lambda p: p.stat().st_mtime, reverse=True)
-
-
-def find_checkpoints(runs_dir: Path) -> list[Path]:
-    """The learner's language-model checkpoints under `.tutor/runs/`, newest first (a classifier's are left
-    out: its 2-way head does not continue text)."""
-    if not runs_dir.is_dir():
-        return []
-    found = [p for p in runs_dir.rglob("*") if p.suffix in CHECKPOINT_SUFFIXES and p.is_file()
-             and p.name != CLASSIFIER_FILE and run_kind(p.parent) != "classify"]
-    return _newest_first(found)
-
-
-def find_classifiers(runs_dir: Path) -> list[Path]:
-    """Run folders of finished `tutor run classify` runs (they hold classifier.pt), newest first."""
-    if not runs_dir.is_dir():
-        return []
-    return _newest_first([p.parent for p in runs_dir.rglob(CLASSIFIER_FILE) if p.is_file()])
-
-
-def find_instruct_runs(runs_dir: Path) -> list[Path]:
-    """Run folders of `tutor run instruct` that hold a checkpoint, newest first."""
-    if not runs_dir.is_dir():
-        return []
-    return _newest_first([p.parent for p in runs_dir.rglob(CHECKPOINT_FILE)
-                          if p.is_file() and run_kind(p.parent) == "instruct"])
-
-
-def _relative(path: Path, root: Path) -> str:
-    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
-
-
-def classifier_label(folder: Path, runs_dir: Path) -> str:
-    """The run folder's name (under .tutor/runs/, where every run goes) and its test accuracy."""
-    accuracy = _metrics(folder).get("test_accuracy")
-    extra = f" · test accuracy {accuracy:.0%}" if isinstance(accuracy, (int, float)) else ""
-    return f"{_relative(folder, runs_dir)}{extra}"
-
-
-def instruct_label(folder: Path, runs_dir: Path) -> str:
-    m = _metrics(folder)
-    extra = f" · val loss {m['val_loss']:.2f}" if isinstance(m.get("val_loss"), (int, float)) else ""
-    if m.get("interrupted"):
-        extra += f" · stopped at step {m.get('step')}"
-    return f"{_relative(folder, runs_dir)}{extra}"
 
 
 def speed_line(event: dict) -> str:
@@ -227,7 +159,7 @@ class PlaygroundScreen(Screen):
     # -- what there is to use ---------------------------------------------------------------------------------
     def _model_options(self) -> list[tuple[str, str]]:
         root = self.app.workspace.root
-        options = [(f"yours: {_relative(p, root)}", str(p)) for p in find_checkpoints(self.app.workspace.runs_dir)]
+        options = [(f"yours: {shown_path(p, root)}", str(p)) for p in find_checkpoints(self.app.workspace.runs_dir)]
         options += [(f"{name} (OpenAI's weights)", name) for name in configs.gpt2_weights_available()]
         return options
 

@@ -21,8 +21,9 @@ from textual.widgets import (Button, Checkbox, Footer, Input, Label, ProgressBar
 
 from tutor.runs import configs
 from tutor.runs.judge import resolve_host
+from tutor.runs.registry import model_checkpoints, responses_files
 from tutor.ui.messages import RunEnded, RunEvent
-from tutor.ui.run_files import model_checkpoints, responses_files, shown_path
+from tutor.ui.run_files import shown_path
 from tutor.ui.run_process import ChildRun
 from tutor.ui.threads import Cancelled
 from tutor.ui.widgets.loss_plot import AccuracyPlot, LossPlot
