@@ -158,6 +158,10 @@ def test_generate_defaults_to_the_workspaces_latest_checkpoint(tmp_path):
         os.utime(ws.runs_dir / name / "checkpoint.pt", (1000 + i, 1000 + i))
     latest = resolve_weights(GenerateConfig(prompt="x", workspace=ws))
     assert latest == ws.runs_dir / "pretrain-tiny-2" / "checkpoint.pt"
+    (ws.runs_dir / "classify-tiny-3").mkdir()  # newer, but its head has two outputs: not a model to generate with
+    (ws.runs_dir / "classify-tiny-3" / "checkpoint.pt").write_bytes(b"x")
+    os.utime(ws.runs_dir / "classify-tiny-3" / "checkpoint.pt", (2000, 2000))
+    assert resolve_weights(GenerateConfig(prompt="x", workspace=ws)) == latest
     assert resolve_weights(GenerateConfig(prompt="x", weights=str(ws.runs_dir / "pretrain-tiny-1"))).parent.name \
         == "pretrain-tiny-1"
     assert resolve_weights(GenerateConfig(prompt="x", weights="gpt2-small")) == "gpt2-small"  # loaded by models

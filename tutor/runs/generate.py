@@ -50,11 +50,14 @@ class GenerateConfig:
 
 
 def latest_checkpoint(workspace) -> Optional[Path]:
-    """The newest `checkpoint.pt` under the workspace's runs folder, if any."""
-    if workspace is None or not workspace.runs_dir.is_dir():
+    """The newest run's `checkpoint.pt` under the workspace's runs folder that holds a whole GPT (a classify
+    run's does not: its head has two outputs), if any."""
+    from tutor.runs.registry import model_checkpoints
+
+    if workspace is None:
         return None
-    found = sorted(workspace.runs_dir.glob(f"*/{ckpt.FILENAME}"), key=lambda p: p.stat().st_mtime)
-    return found[-1] if found else None
+    found = model_checkpoints(workspace.runs_dir)
+    return found[0] if found else None
 
 
 def resolve_weights(cfg: GenerateConfig) -> Path | str:
