@@ -97,10 +97,7 @@ def resolve_settings(cfg: ClassifyConfig, saved: Optional[dict]) -> Settings:
     saved = dict(saved or {})
 
     def pick(key: str, default):
-        explicit = getattr(cfg, key)
-        if explicit is not None:
-            return explicit
-        return saved[key] if key in saved else default
+        return cfg.option(key, saved, default)
 
     init = pick("init", "scratch")
     name = pick("config", "tiny")

@@ -5,8 +5,9 @@
 removed again if the run fails before writing anything), `stop_on_sigint` (Ctrl-C asks to stop and save),
 `load_resume` (a checkpoint of the right kind), `TrainState` and `epoch_batches` (where a run stands, and how
 to continue mid-epoch on the very batches an uninterrupted run would have seen), `ProgressMeter` (throttled
-progress events with tokens/s and ETA), `write_json`, and `FineTuneConfig` (the options `classify` and
-`instruct` share). torch is imported inside the functions that need it, so importing this module stays cheap.
+progress events with tokens/s and ETA), `write_json`, and `TrainConfig` / `FineTuneConfig` (the options
+every training run has; LoRA's too for the fine-tuning runs). torch is imported inside the functions that need
+it, so importing this module stays cheap.
 """
 
 from __future__ import annotations
@@ -171,8 +172,8 @@ def load_resume(path: Optional[Path], run: str) -> Optional[dict]:
 
 
 @dataclass(frozen=True)
-class FineTuneConfig:
-    """What the learner asked a fine-tuning run (`classify`, `instruct`) for: the options both runs share.
+class TrainConfig:
+    """What the learner asked a training run for: the options every training run has.
 
     Each run's config adds its own options and says which `data` and `init` it takes. `None` means: the
     checkpoint's value when resuming, else the run's default.
@@ -196,8 +197,13 @@ class FineTuneConfig:
     use_reference: bool = False
     fast: bool = False  # --fast: fused kernels after a probe check (tutor.runs.fast)
     compile: Optional[bool] = None  # --compile / --no-compile; None: only with --fast on CUDA
-    lora_rank: Optional[int] = None  # --lora RANK: train LoRA updates (tutor.runs.lora_wiring) instead
-    lora_alpha: Optional[float] = None  # default: the rank (a scale of 1)
+
+    def option(self, key: str, saved: dict, default):
+        """The value of option `key`: as given, else the resumed checkpoint's setting (`saved`), else `default`."""
+        explicit = getattr(self, key)
+        if explicit is not None:
+            return explicit
+        return saved[key] if key in saved else default
 
     def out_folder(self, name: str) -> Path:
         """--out, else the resumed run's own folder, else a new `default_out(workspace, name)`."""
@@ -208,6 +214,14 @@ class FineTuneConfig:
         if self.resume is not None:
             return ckpt.checkpoint_file(self.resume).parent
         return default_out(self.workspace, name)
+
+
+@dataclass(frozen=True)
+class FineTuneConfig(TrainConfig):
+    """The options of a fine-tuning run (`classify`, `instruct`): a training run's, and LoRA."""
+
+    lora_rank: Optional[int] = None  # --lora RANK: train LoRA updates (tutor.runs.lora_wiring) instead
+    lora_alpha: Optional[float] = None  # default: the rank (a scale of 1)
 
 
 @dataclass

@@ -107,10 +107,7 @@ def resolve_settings(cfg: InstructConfig, saved: Optional[dict], model_cfg: dict
     saved = dict(saved or {})
 
     def pick(key: str, default):
-        explicit = getattr(cfg, key)
-        if explicit is not None:
-            return explicit
-        return saved[key] if key in saved else default
+        return cfg.option(key, saved, default)
 
     init = saved.get("init") or cfg.init or DEFAULT_INIT
     s = Settings(
