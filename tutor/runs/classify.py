@@ -29,7 +29,7 @@ from typing import Any, Callable, Optional
 from tutor.data.datasets import DataError
 from tutor.runs import checkpoint as ckpt
 from tutor.runs import fast
-from tutor.runs.common import (RunError, autocast, default_out, import_piece, prepare_assembly, resolve_device,
+from tutor.runs.common import (FineTuneConfig, RunError, autocast, import_piece, prepare_assembly, resolve_device,
                                stop_on_sigint, write_json)
 from tutor.runs.configs import CLASSIFY_TOKENS, CLASSIFY_TRAINABLE, PRESETS, preset
 from tutor.runs.events import Emit, event
@@ -45,32 +45,17 @@ PIECES = (  # (exercise id, name): what the run takes from the assembled exercis
 
 
 @dataclass(frozen=True)
-class ClassifyConfig:
-    """What the learner asked for. `None` means: the checkpoint's value when resuming, else the default."""
+class ClassifyConfig(FineTuneConfig):
+    """What the learner asked for (the options every fine-tuning run has, then classify's own). `None` means:
+    the checkpoint's value when resuming, else the default.
 
-    data: Optional[str] = None  # builtin | sms-spam | path of a CSV/TSV
-    init: Optional[str] = None  # scratch | CHECKPOINT | gpt2-small …
-    config: Optional[str] = None  # a preset, for --init scratch
-    epochs: Optional[int] = None
-    batch_size: Optional[int] = None
-    lr: Optional[float] = None
-    weight_decay: Optional[float] = None
+    `data` is builtin | sms-spam | path of a CSV/TSV; `init` is scratch | CHECKPOINT (of `tutor run pretrain`) |
+    gpt2-small …; `lora_rank` trains LoRA updates of the blocks (and the new head) instead of `trainable`.
+    """
+
     trainable: Optional[str] = None
     token: Optional[str] = None
     max_length: Optional[int] = None
-    eval_freq: Optional[int] = None
-    eval_iter: Optional[int] = None
-    max_steps: Optional[int] = None
-    seed: Optional[int] = None
-    device: str = "auto"
-    out: Optional[Path] = None
-    resume: Optional[Path] = None
-    workspace: Any = None
-    use_reference: bool = False
-    fast: bool = False  # --fast: fused kernels after a probe check (tutor.runs.fast)
-    compile: Optional[bool] = None  # --compile / --no-compile; None: only with --fast on CUDA
-    lora_rank: Optional[int] = None  # --lora RANK: train LoRA updates (and the head) instead of --trainable
-    lora_alpha: Optional[float] = None  # default: the rank (a scale of 1)
 
 
 @dataclass(frozen=True)
@@ -111,10 +96,7 @@ def resolve_settings(cfg: ClassifyConfig, saved: Optional[dict]) -> Settings:
     saved = dict(saved or {})
 
     def pick(key: str, default):
-        explicit = getattr(cfg, key)
-        if explicit is not None:
-            return explicit
-        return saved[key] if key in saved else default
+        return cfg.option(key, saved, default)
 
     init = pick("init", "scratch")
     name = pick("config", "tiny")
@@ -259,12 +241,7 @@ def classify_run(cfg: ClassifyConfig, emit: Emit = lambda e: None, *, stop: Opti
     fn = {name: import_piece(assembly, ex, name) for ex, name in PIECES}
     device = resolve_device(cfg.device)
 
-    if cfg.out is not None:
-        out = Path(cfg.out).expanduser()
-    elif cfg.resume is not None:
-        out = ckpt.checkpoint_file(cfg.resume).parent
-    else:
-        out = default_out(cfg.workspace, f"classify-{settings.config if settings.init == 'scratch' else 'ft'}")
+    out = cfg.out_folder(f"classify-{settings.config if settings.init == 'scratch' else 'ft'}")
     out.mkdir(parents=True, exist_ok=True)
     checkpoint_path, classifier_path = out / ckpt.FILENAME, out / CLASSIFIER_FILE
 

@@ -5,8 +5,9 @@
 removed again if the run fails before writing anything), `stop_on_sigint` (Ctrl-C asks to stop and save),
 `load_resume` (a checkpoint of the right kind), `TrainState` and `epoch_batches` (where a run stands, and how
 to continue mid-epoch on the very batches an uninterrupted run would have seen), `ProgressMeter` (throttled
-progress events with tokens/s and ETA) and `write_json`. torch is imported inside the functions that need it,
-so importing this module stays cheap.
+progress events with tokens/s and ETA), `write_json`, and `TrainConfig` / `FineTuneConfig` (the options
+every training run has; LoRA's too for the fine-tuning runs). torch is imported inside the functions that need
+it, so importing this module stays cheap.
 """
 
 from __future__ import annotations
@@ -168,6 +169,59 @@ def load_resume(path: Optional[Path], run: str) -> Optional[dict]:
         made_by = f"`tutor run {saved['run']}`" if saved.get("run") else "another program"
         raise RunError(f"{path} is not a checkpoint of `tutor run {run}` (it was made by {made_by}).")
     return saved
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """What the learner asked a training run for: the options every training run has.
+
+    Each run's config adds its own options and says which `data` and `init` it takes. `None` means: the
+    checkpoint's value when resuming, else the run's default.
+    """
+
+    data: Optional[str] = None  # builtin | a corpus the run knows | path of a file
+    init: Optional[str] = None  # scratch | CHECKPOINT | gpt2-small …: the weights to start from
+    config: Optional[str] = None  # the model size for --init scratch (a key of PRESETS)
+    epochs: Optional[int] = None
+    batch_size: Optional[int] = None
+    lr: Optional[float] = None
+    weight_decay: Optional[float] = None
+    eval_freq: Optional[int] = None
+    eval_iter: Optional[int] = None
+    max_steps: Optional[int] = None
+    seed: Optional[int] = None
+    device: str = "auto"
+    out: Optional[Path] = None
+    resume: Optional[Path] = None
+    workspace: Any = None
+    use_reference: bool = False
+    fast: bool = False  # --fast: fused kernels after a probe check (tutor.runs.fast)
+    compile: Optional[bool] = None  # --compile / --no-compile; None: only with --fast on CUDA
+
+    def option(self, key: str, saved: dict, default):
+        """The value of option `key`: as given, else the resumed checkpoint's setting (`saved`), else `default`."""
+        explicit = getattr(self, key)
+        if explicit is not None:
+            return explicit
+        return saved[key] if key in saved else default
+
+    def out_folder(self, name: str) -> Path:
+        """--out, else the resumed run's own folder, else a new `default_out(workspace, name)`."""
+        from tutor.runs import checkpoint as ckpt
+
+        if self.out is not None:
+            return Path(self.out).expanduser()
+        if self.resume is not None:
+            return ckpt.checkpoint_file(self.resume).parent
+        return default_out(self.workspace, name)
+
+
+@dataclass(frozen=True)
+class FineTuneConfig(TrainConfig):
+    """The options of a fine-tuning run (`classify`, `instruct`): a training run's, and LoRA."""
+
+    lora_rank: Optional[int] = None  # --lora RANK: train LoRA updates (tutor.runs.lora_wiring) instead
+    lora_alpha: Optional[float] = None  # default: the rank (a scale of 1)
 
 
 @dataclass

@@ -27,7 +27,7 @@ from tutor.data.datasets import DataError
 from tutor.data.instructions import load_instructions
 from tutor.runs import checkpoint as ckpt
 from tutor.runs import fast
-from tutor.runs.common import (ProgressMeter, RunError, TrainState, default_out, import_piece, load_resume,
+from tutor.runs.common import (FineTuneConfig, ProgressMeter, RunError, TrainState, import_piece, load_resume,
                                prepare_assembly, resolve_device, run_folder, write_json)
 from tutor.runs.configs import PRESETS, preset
 from tutor.runs.events import Emit, event
@@ -48,32 +48,17 @@ PIECES = (  # (exercise id, name): what the run takes from the assembled exercis
 
 
 @dataclass(frozen=True)
-class InstructConfig:
-    """What the learner asked for. `None` means: the checkpoint's value when resuming, else the default."""
+class InstructConfig(FineTuneConfig):
+    """What the learner asked for (the options every fine-tuning run has, then instruct's own). `None` means:
+    the checkpoint's value when resuming, else the default.
 
-    data: Optional[str] = None  # builtin | book | path of a JSON file of {instruction, input, output}
-    init: Optional[str] = None  # gpt2-small | gpt2-medium | … | CHECKPOINT | scratch
-    config: Optional[str] = None  # the model size for --init scratch (a key of PRESETS)
-    epochs: Optional[int] = None
-    batch_size: Optional[int] = None
-    lr: Optional[float] = None
-    weight_decay: Optional[float] = None
-    eval_freq: Optional[int] = None
-    eval_iter: Optional[int] = None
-    max_steps: Optional[int] = None
+    `data` is builtin | book | path of a JSON file of {instruction, input, output}; `init` is gpt2-small |
+    gpt2-medium | … | CHECKPOINT | scratch; `lora_rank` trains only LoRA updates of every Linear layer.
+    """
+
     mask_prompt: Optional[bool] = None
-    seed: Optional[int] = None
     sample_tokens: Optional[int] = None
     response_tokens: Optional[int] = None
-    device: str = "auto"
-    out: Optional[Path] = None
-    resume: Optional[Path] = None
-    workspace: Any = None
-    use_reference: bool = False
-    fast: bool = False  # --fast: fused kernels after a probe check (tutor.runs.fast)
-    compile: Optional[bool] = None  # --compile / --no-compile; None: only with --fast on CUDA
-    lora_rank: Optional[int] = None  # --lora RANK: train only LoRA updates of every Linear layer
-    lora_alpha: Optional[float] = None  # default: the rank (a scale of 1)
 
 
 @dataclass(frozen=True)
@@ -122,10 +107,7 @@ def resolve_settings(cfg: InstructConfig, saved: Optional[dict], model_cfg: dict
     saved = dict(saved or {})
 
     def pick(key: str, default):
-        explicit = getattr(cfg, key)
-        if explicit is not None:
-            return explicit
-        return saved[key] if key in saved else default
+        return cfg.option(key, saved, default)
 
     init = saved.get("init") or cfg.init or DEFAULT_INIT
     s = Settings(
@@ -168,13 +150,9 @@ def split_entries(entries: list, seed: int) -> tuple[list, list, list]:
 
 def out_folder(cfg: InstructConfig, settings: Settings) -> Path:
     """--out, else the resumed run's own folder, else a new `.tutor/runs/instruct-<init>-<time>`."""
-    if cfg.out is not None:
-        return Path(cfg.out).expanduser()
-    if cfg.resume is not None:
-        return ckpt.checkpoint_file(cfg.resume).parent
     init = settings.init
     name = init if init in ("scratch",) or init.startswith("gpt2-") and "/" not in init else "checkpoint"
-    return default_out(cfg.workspace, f"instruct-{name}")
+    return cfg.out_folder(f"instruct-{name}")
 
 
 # -- data -----------------------------------------------------------------------------------------------------------

@@ -123,6 +123,63 @@ def read_results(path: Path, model: str) -> dict[int, dict]:
     return done
 
 
+# -- asking the judge: the retries both backends share -------------------------------------------------------
+class _FailedTry(Exception):
+    """One try got an answer that is no reply (an HTTP error, a malformed body); `again`: worth another try."""
+
+    def __init__(self, error: str, again: bool):
+        super().__init__(error)
+        self.error, self.again = error, again
+
+
+class _NoReply(Exception):
+    """The judge gave no reply after its retries (raised through the learner's score_responses)."""
+
+
+class RetryingJudge:
+    """`judge(prompt) -> reply text` with bounded retries, a timeout per try and a growing pause between tries.
+
+    A backend says only how one try goes (`ask_once`): it returns the reply text, raises `_FailedTry` for an
+    answer that is no reply, or `JudgeUnavailable` when asking again cannot help; a timeout or a dropped
+    connection (httpx's, or the builtin ConnectionError) is tried again here. `last_reply` keeps the last reply
+    and `last_error` the last error, so the run can store and list them; `tries` counts the tries of the last
+    prompt.
+    """
+
+    server = "judge server"  # what the run's messages call it
+    fix = "check the server"  # what the learner does when it stops answering
+
+    def __init__(self, client, model: str, host: str, retries: int, sleep: Callable[[float], None] = time.sleep):
+        self.client, self.model, self.host, self.retries, self.sleep = client, model, host, retries, sleep
+        self.last_reply: Optional[str] = None
+        self.last_error: Optional[str] = None
+        self.tries = 0
+
+    def ask_once(self, prompt: str) -> str:
+        raise NotImplementedError
+
+    def __call__(self, prompt: str) -> str:
+        import httpx
+
+        self.last_reply, self.last_error = None, None
+        for attempt in range(self.retries + 1):
+            self.tries = attempt + 1
+            try:
+                self.last_reply = self.ask_once(prompt)
+                return self.last_reply
+            except httpx.TimeoutException:
+                self.last_error = f"no reply within the timeout ({attempt + 1} tries)"
+            except (ConnectionError, httpx.TransportError) as e:
+                self.last_error = f"connection failed ({type(e).__name__}, {attempt + 1} tries)"
+            except _FailedTry as e:
+                self.last_error = e.error
+                if not e.again:
+                    break
+            if attempt < self.retries:
+                self.sleep(min(0.5 * 2 ** attempt, 4.0))
+        raise _NoReply(self.last_error or "no reply")
+
+
 # -- the Ollama side ------------------------------------------------------------------------------------------
 def _model_names(listing) -> list[str]:
     models = getattr(listing, "models", None) or []
@@ -156,51 +213,25 @@ def connect(host: str, model: str, timeout: float):
     return client
 
 
-class OllamaJudge:
-    """`judge(prompt) -> reply text` through Ollama's chat API, with bounded retries and a timeout per try.
+class OllamaJudge(RetryingJudge):
+    """The judge through Ollama's chat API (`ollama.Client.chat`), temperature 0."""
 
-    `last` keeps the last reply (or the last error), so the run can store and list it.
-    """
-
-    server = "Ollama server"  # what the run's messages call it
+    server = "Ollama server"
     fix = "check `ollama serve`"
 
-    def __init__(self, client, model: str, host: str, retries: int, sleep: Callable[[float], None] = time.sleep):
-        self.client, self.model, self.host, self.retries, self.sleep = client, model, host, retries, sleep
-        self.last_reply: Optional[str] = None
-        self.last_error: Optional[str] = None
-        self.tries = 0
-
-    def __call__(self, prompt: str) -> str:
-        import httpx
+    def ask_once(self, prompt: str) -> str:
         import ollama
 
-        self.last_reply, self.last_error = None, None
-        for attempt in range(self.retries + 1):
-            self.tries = attempt + 1
-            try:
-                reply = self.client.chat(model=self.model, messages=[{"role": "user", "content": prompt}],
-                                         options={"temperature": 0.0, "seed": 123})
-                self.last_reply = reply.message.content or ""
-                return self.last_reply
-            except httpx.TimeoutException:
-                self.last_error = f"no reply within the timeout ({attempt + 1} tries)"
-            except (ConnectionError, httpx.TransportError) as e:
-                self.last_error = f"connection failed ({type(e).__name__}, {attempt + 1} tries)"
-            except ollama.ResponseError as e:
-                if e.status_code == 404:
-                    raise JudgeUnavailable(f"The Ollama server at {self.host} says: {e.error}. Run "
-                                           f"`ollama pull {self.model}`, then run this command again.") from None
-                self.last_error = f"HTTP {e.status_code}: {e.error}"
-                if e.status_code < 500:
-                    break  # a client error does not go away by asking again
-            if attempt < self.retries:
-                self.sleep(min(0.5 * 2 ** attempt, 4.0))
-        raise _NoReply(self.last_error or "no reply")
-
-
-class _NoReply(Exception):
-    """The judge gave no reply after its retries (raised through the learner's score_responses)."""
+        try:
+            reply = self.client.chat(model=self.model, messages=[{"role": "user", "content": prompt}],
+                                     options={"temperature": 0.0, "seed": 123})
+        except ollama.ResponseError as e:
+            if e.status_code == 404:
+                raise JudgeUnavailable(f"The Ollama server at {self.host} says: {e.error}. Run "
+                                       f"`ollama pull {self.model}`, then run this command again.") from None
+            # a client error does not go away by asking again
+            raise _FailedTry(f"HTTP {e.status_code}: {e.error}", again=e.status_code >= 500) from None
+        return reply.message.content or ""
 
 
 def make_judge(cfg: JudgeConfig, host: str, client=None, sleep: Callable[[float], None] = time.sleep):

@@ -11,8 +11,9 @@ business, as with Ollama. Plain httpx; no UI, no torch.
 from __future__ import annotations
 
 import os
-import time
-from typing import Callable, Optional
+from typing import Optional
+
+from tutor.runs.judge import JudgeUnavailable, RetryingJudge, _FailedTry
 
 DEFAULT_OPENAI_HOST = "http://localhost:8080"  # llama.cpp's llama-server; vLLM listens on :8000
 API_KEY_ENV = "OPENAI_API_KEY"  # sent as the bearer token when set (vLLM's --api-key, hosted servers)
@@ -49,8 +50,6 @@ def connect_openai(host: str, model: Optional[str], timeout: float, api_key: Opt
         JudgeUnavailable: the message says what to start, pass or set.
     """
     import httpx
-
-    from tutor.runs.judge import JudgeUnavailable
 
     api_key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
@@ -93,55 +92,30 @@ def connect_openai(host: str, model: Optional[str], timeout: float, api_key: Opt
     return client, model
 
 
-class OpenAIJudge:
-    """`judge(prompt) -> reply text` through `POST /v1/chat/completions`, with bounded retries and a timeout per
-    try; the same interface as `judge.OllamaJudge` (`last_reply`, `last_error`, `tries`)."""
+class OpenAIJudge(RetryingJudge):
+    """The judge through `POST /v1/chat/completions`, temperature 0; the retries are `judge.RetryingJudge`'s."""
 
     server = "OpenAI-API server"
     fix = "check that the server still runs"
 
-    def __init__(self, client, model: str, host: str, retries: int, sleep: Callable[[float], None] = time.sleep):
-        self.client, self.model, self.host, self.retries, self.sleep = client, model, host, retries, sleep
-        self.last_reply: Optional[str] = None
-        self.last_error: Optional[str] = None
-        self.tries = 0
-
-    def __call__(self, prompt: str) -> str:
-        import httpx
-
-        from tutor.runs.judge import JudgeUnavailable, _NoReply
-
-        self.last_reply, self.last_error = None, None
-        body = {"model": self.model, "messages": [{"role": "user", "content": prompt}], "temperature": 0.0,
-                "seed": 123, "stream": False}
-        for attempt in range(self.retries + 1):
-            self.tries = attempt + 1
+    def ask_once(self, prompt: str) -> str:
+        r = self.client.post("/v1/chat/completions", json={
+            "model": self.model, "messages": [{"role": "user", "content": prompt}], "temperature": 0.0,
+            "seed": 123, "stream": False})
+        if r.status_code == 200:
             try:
-                r = self.client.post("/v1/chat/completions", json=body)
-            except httpx.TimeoutException:
-                self.last_error = f"no reply within the timeout ({attempt + 1} tries)"
-            except httpx.TransportError as e:
-                self.last_error = f"connection failed ({type(e).__name__}, {attempt + 1} tries)"
-            else:
-                if r.status_code == 200:
-                    try:
-                        content = r.json()["choices"][0]["message"]["content"]
-                    except (ValueError, KeyError, IndexError, TypeError):
-                        self.last_error = "a reply without choices[0].message.content"
-                        break  # the server answered; asking again gets the same
-                    self.last_reply = content if isinstance(content, str) else ""
-                    return self.last_reply
-                if r.status_code == 404:
-                    raise JudgeUnavailable(
-                        f"The server at {self.host} answered 404 to POST /v1/chat/completions ({_detail(r)}): it "
-                        f"does not serve the model {self.model!r}, or does not speak the OpenAI chat API. Pass "
-                        f"--model with a model it serves.")
-                if r.status_code in (401, 403):
-                    raise JudgeUnavailable(f"The server at {self.host} refused the request (HTTP {r.status_code}: "
-                                           f"{_detail(r)}). Set ${API_KEY_ENV} to its API key.")
-                self.last_error = f"HTTP {r.status_code}: {_detail(r)}"
-                if r.status_code < 500 and r.status_code != 429:
-                    break  # a client error does not go away by asking again
-            if attempt < self.retries:
-                self.sleep(min(0.5 * 2 ** attempt, 4.0))
-        raise _NoReply(self.last_error or "no reply")
+                content = r.json()["choices"][0]["message"]["content"]
+            except (ValueError, KeyError, IndexError, TypeError):
+                # the server answered; asking again gets the same
+                raise _FailedTry("a reply without choices[0].message.content", again=False) from None
+            return content if isinstance(content, str) else ""
+        if r.status_code == 404:
+            raise JudgeUnavailable(
+                f"The server at {self.host} answered 404 to POST /v1/chat/completions ({_detail(r)}): it "
+                f"does not serve the model {self.model!r}, or does not speak the OpenAI chat API. Pass "
+                f"--model with a model it serves.")
+        if r.status_code in (401, 403):
+            raise JudgeUnavailable(f"The server at {self.host} refused the request (HTTP {r.status_code}: "
+                                   f"{_detail(r)}). Set ${API_KEY_ENV} to its API key.")
+        # a client error does not go away by asking again; 429 (too many requests) does
+        raise _FailedTry(f"HTTP {r.status_code}: {_detail(r)}", again=r.status_code >= 500 or r.status_code == 429)
