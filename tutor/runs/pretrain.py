@@ -29,7 +29,7 @@ from typing import Any, Callable, Optional
 from tutor.data.datasets import DataError, TextSource
 from tutor.runs import checkpoint as ckpt
 from tutor.runs import fast
-from tutor.runs.common import (ProgressMeter, RunError, TrainState, autocast, default_out, epoch_batches,
+from tutor.runs.common import (ProgressMeter, RunError, TrainConfig, TrainState, autocast, epoch_batches,
                                import_piece, load_resume, prepare_assembly, resolve_device, run_folder,
                                stop_on_sigint, write_json)
 from tutor.runs.configs import PRESETS, preset
@@ -48,29 +48,16 @@ SCHEDULE_PIECE = (("schedules", "learning_rate"),)  # with --warmup / --min-lr
 
 
 @dataclass(frozen=True)
-class PretrainConfig:
-    """What the learner asked for. `None` means: the checkpoint's value when resuming, else the preset's."""
+class PretrainConfig(TrainConfig):
+    """What the learner asked for. `None` means: the checkpoint's value when resuming, else the preset's.
 
-    data: Optional[str] = None  # builtin | verdict | path of a UTF-8 text file
-    config: Optional[str] = None  # a key of tutor.runs.configs.PRESETS
-    epochs: Optional[int] = None
-    batch_size: Optional[int] = None
-    lr: Optional[float] = None
-    weight_decay: Optional[float] = None
-    eval_freq: Optional[int] = None
-    eval_iter: Optional[int] = None
-    max_steps: Optional[int] = None  # stop after this many optimizer steps in all (even mid-epoch)
-    seed: Optional[int] = None
+    `data`: builtin | verdict | a UTF-8 text file or a folder of .txt files; `init`: gpt2-small|…|CHECKPOINT|scratch,
+    the weights to start from (None: scratch); `max_steps`: stop after this many optimizer steps in all (even
+    mid-epoch). The options every training run has are TrainConfig's (tutor.runs.common).
+    """
+
     sample_prompt: Optional[str] = None
     sample_tokens: Optional[int] = None
-    device: str = "auto"
-    out: Optional[Path] = None
-    resume: Optional[Path] = None
-    workspace: Any = None  # tutor.workspace.Workspace or None
-    use_reference: bool = False
-    compile: Optional[bool] = None  # --compile / --no-compile; None: only with --fast on CUDA
-    fast: bool = False  # --fast: fused kernels after a probe check (tutor.runs.fast)
-    init: Optional[str] = None  # gpt2-small|…|CHECKPOINT|scratch: the weights to start from (None: scratch)
     stream: Optional[bool] = None  # read windows from a cached token file (None: when the text is large)
     global_batch: Optional[int] = None  # windows per optimizer step over all processes (implies stream)
     ddp: bool = False  # one rank of a torchrun job (tutor.runs.ddp)
@@ -131,10 +118,7 @@ def resolve_settings(cfg: PretrainConfig, saved: Optional[dict]) -> Settings:
     p = preset(name) if name in PRESETS else None
 
     def pick(key: str, default):
-        explicit = getattr(cfg, key)
-        if explicit is not None:
-            return explicit
-        return saved[key] if key in saved else default
+        return cfg.option(key, saved, default)
 
     data = pick("data", "builtin")
     s = Settings(
@@ -194,11 +178,7 @@ def settings_and_text(cfg: PretrainConfig, saved: Optional[dict],
 def out_folder(cfg: PretrainConfig, settings: Settings, initial=None) -> Path:
     """--out, else the resumed run's own folder, else a new `.tutor/runs/pretrain-<name>-<time>`, where the name
     says what the run starts from: the preset (`tiny`), or what `--init` loaded (`initial`, see `init_name`)."""
-    if cfg.out is not None:
-        return Path(cfg.out).expanduser()
-    if cfg.resume is not None:
-        return ckpt.checkpoint_file(cfg.resume).parent
-    return default_out(cfg.workspace, f"pretrain-{init_name(cfg.init, initial) if initial else settings.config}")
+    return cfg.out_folder(f"pretrain-{init_name(cfg.init, initial) if initial else settings.config}")
 
 
 def init_name(spec: str, initial) -> str:
