@@ -44,6 +44,7 @@ LoraAlphaOpt = typer.Option(None, "--lora-alpha", help="LoRA's alpha (the update
 LrOpt = typer.Option(None, "--lr", help="AdamW learning rate.")
 MaxStepsOpt = typer.Option(None, "--max-steps", help="Stop after N optimizer steps in all.")
 ResumeOpt = typer.Option(None, "--resume", help="Continue a stopped run (its checkpoint.pt or folder).")
+SourceArg = typer.Argument(..., metavar="RUN|CHECKPOINT", help="A run folder or its checkpoint.pt.")
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
@@ -498,7 +499,7 @@ def _download_mmlu(from_file: Optional[Path]) -> None:
 
 @run_app.command("eval")
 def eval_(
-    source: Path = typer.Argument(..., metavar="RUN|CHECKPOINT", help="A run folder or its checkpoint.pt."),
+    source: Path = SourceArg,
     tasks: str = typer.Option("hellaswag", "--tasks", help="Comma-separated harness tasks, e.g. hellaswag,mmlu."),
     limit: Optional[int] = typer.Option(None, "--limit", help="At most N examples per task (quick looks)."),
     batch_size: int = typer.Option(8, "--batch-size", help="Examples per forward pass."),
@@ -524,7 +525,7 @@ def eval_(
 
 
 def export(
-    source: Path = typer.Argument(..., metavar="RUN|CHECKPOINT", help="A run folder or its checkpoint.pt."),
+    source: Path = SourceArg,
     fmt: str = typer.Option(..., "--format", "-f", help="hf (a folder transformers loads) | gguf (llama.cpp, "
                             "Ollama)."),
     out: Optional[Path] = typer.Option(None, "--out", help="hf: a folder; gguf: a .gguf file or a folder "
