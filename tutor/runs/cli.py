@@ -67,7 +67,7 @@ def _find_workspace(explicit: Optional[Path]):
         _usage(str(e))
 
 
-def _run_workspace(workspace: Optional[Path], device: str, config: Optional[str] = None):
+def _workspace_for_run(workspace: Optional[Path], device: str, config: Optional[str] = None):
     """A run's first step: check --config (when given) and --device, then find the workspace; usage errors exit 2."""
     if config is not None:
         from tutor.runs.configs import PRESETS
@@ -186,7 +186,7 @@ def pretrain(
 
     Ctrl-C saves a checkpoint and stops; [bold]--resume[/] continues exactly where it stopped.
     """
-    ws = _run_workspace(workspace, device, config)
+    ws = _workspace_for_run(workspace, device, config)
     from tutor.runs.pretrain import PretrainConfig, pretrain as run_pretrain
     from tutor.runs.render import PretrainConsole
 
@@ -218,7 +218,7 @@ def generate(
     workspace: Optional[Path] = WorkspaceOpt,
 ) -> None:
     """Continue a prompt with a trained checkpoint or OpenAI's GPT-2, using your generate() (temperature, top-k)."""
-    ws = _run_workspace(workspace, device)
+    ws = _workspace_for_run(workspace, device)
     from tutor.runs.generate import GenerateConfig, generate_text
     from tutor.runs.render import GenerateConsole
 
@@ -272,7 +272,7 @@ def instruct(
     if model is not None or instruction is not None:
         _instruct_answer(model, instruction, input_text, response_tokens, device, reference, events, workspace)
         return
-    ws = _run_workspace(workspace, device, config)
+    ws = _workspace_for_run(workspace, device, config)
     from tutor.runs.instruct import InstructConfig, instruct as run_instruct
     from tutor.runs.render import InstructConsole
 
@@ -288,7 +288,7 @@ def _instruct_answer(model, instruction, input_text, response_tokens, device, re
     """`tutor run instruct --model RUN --instruction TEXT [--input TEXT]`: one answer, streamed (tutor.runs.chat)."""
     if model is None or not (instruction or "").strip():
         _usage("--model RUN_DIR and --instruction \"…\" go together (ask a finished tutor run instruct one thing).")
-    ws = _run_workspace(workspace, device)
+    ws = _workspace_for_run(workspace, device)
     from tutor.runs.chat import ChatConfig, answer_instruction
     from tutor.runs.render import GenerateConsole
 
@@ -355,7 +355,7 @@ def mmlu(
     workspace: Optional[Path] = WorkspaceOpt,
 ) -> None:
     """Multiple-choice accuracy with your choice_logprobs: per subject and overall, next to the 25% of guessing."""
-    ws = _run_workspace(workspace, device)
+    ws = _workspace_for_run(workspace, device)
     from tutor.runs.mmlu import MmluConfig, mmlu as run_mmlu
     from tutor.runs.render_eval import MmluConsole
 
@@ -409,7 +409,7 @@ def classify(
     With [bold]--model RUN --text "…"[/] it classifies messages instead. Ctrl-C saves a checkpoint;
     [bold]--resume[/] continues.
     """
-    ws = _run_workspace(workspace, device)
+    ws = _workspace_for_run(workspace, device)
     from tutor.runs.render import ClassifyConsole
 
     if model is not None or text or file is not None:
