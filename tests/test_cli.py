@@ -338,3 +338,21 @@ def test_a_stale_tutor_workspace_variable_does_not_block_init(tmp_path):
     assert r.exit_code == 0, r.output
     r = invoke("status", env={"TUTOR_WORKSPACE": str(tmp_path / "gone")})
     assert r.exit_code == 2 and "not a tutor workspace" in r.output
+
+
+@pytest.mark.parametrize("args", [("pretrain",), ("generate", "--prompt", "Hi"), ("instruct",),
+                                  ("instruct", "--model", "RUN", "--instruction", "Hi"), ("mmlu",), ("classify",),
+                                  ("classify", "--model", "RUN", "--text", "Hi")])
+def test_runs_refuse_an_unknown_device_before_looking_for_a_workspace(args, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no workspace here: the device is checked first
+    r = invoke("run", *args, "--device", "tpu")
+    assert r.exit_code == 2 and "Error: --device tpu: choose auto, cpu, cuda or mps." in r.output, r.output
+
+
+@pytest.mark.parametrize("command", ["pretrain", "instruct"])
+def test_runs_refuse_an_unknown_config_before_the_device(command, tmp_path, monkeypatch):
+    from tutor.runs.configs import PRESETS
+
+    monkeypatch.chdir(tmp_path)
+    r = invoke("run", command, "--config", "huge", "--device", "tpu")
+    assert r.exit_code == 2 and f"Error: --config huge: choose one of {', '.join(PRESETS)}." in r.output, r.output

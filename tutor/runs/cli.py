@@ -11,7 +11,7 @@ import contextlib
 import sys
 import traceback
 from pathlib import Path
-from typing import Optional
+from typing import NoReturn, Optional
 
 import typer
 from rich.console import Console
@@ -41,11 +41,20 @@ LoraOpt = typer.Option(None, "--lora", help="Fine-tune with your LoRA at this ra
                        "frozen, only the low-rank updates train (classify: and its new head).")
 LoraAlphaOpt = typer.Option(None, "--lora-alpha", help="LoRA's alpha (the update is scaled by alpha / rank; "
                             "default: the rank).")
+LrOpt = typer.Option(None, "--lr", help="AdamW learning rate.")
+MaxStepsOpt = typer.Option(None, "--max-steps", help="Stop after N optimizer steps in all.")
+ResumeOpt = typer.Option(None, "--resume", help="Continue a stopped run (its checkpoint.pt or folder).")
+SourceArg = typer.Argument(..., metavar="RUN|CHECKPOINT", help="A run folder or its checkpoint.pt.")
 
 
-def _usage(message: str) -> None:
+def _fail(message: str, code: int = 1) -> NoReturn:
+    """Print `Error: message` on stderr and exit with `code` (1: the command failed; 2: a usage error)."""
     err.print(f"[bold red]Error:[/] {escape(message)}", soft_wrap=True)  # unwrapped: URLs and paths stay copyable
-    raise typer.Exit(2)
+    raise typer.Exit(code)
+
+
+def _usage(message: str) -> NoReturn:
+    _fail(message, 2)
 
 
 def _find_workspace(explicit: Optional[Path]):
@@ -56,6 +65,18 @@ def _find_workspace(explicit: Optional[Path]):
         return find_workspace(chosen_workspace(explicit))
     except WorkspaceError as e:
         _usage(str(e))
+
+
+def _workspace_for_run(workspace: Optional[Path], device: str, config: Optional[str] = None):
+    """A run's first step: check --config (when given) and --device, then find the workspace; usage errors exit 2."""
+    if config is not None:
+        from tutor.runs.configs import PRESETS
+
+        if config not in PRESETS:
+            _usage(f"--config {config}: choose one of {', '.join(PRESETS)}.")
+    if device not in ("auto", "cpu", "cuda", "mps") and not device.startswith("cuda:"):
+        _usage(f"--device {device}: choose auto, cpu, cuda or mps.")
+    return _find_workspace(workspace)
 
 
 def _run(domain, cfg, emit_console, events: bool, **kwargs) -> object:
@@ -73,11 +94,11 @@ def _run(domain, cfg, emit_console, events: bool, **kwargs) -> object:
         emit = emit_console
         redirect = contextlib.nullcontext()
 
-    def fail(message: str, code: int = 1) -> None:
+    def fail(message: str, code: int = 1) -> NoReturn:
         emit(event("error", message=message))  # the console renderer stops its progress bar
-        if not events:
-            err.print(f"[bold red]Error:[/] {escape(message)}", soft_wrap=True)  # unwrapped: URLs and paths stay copyable
-        raise typer.Exit(code)
+        if events:
+            raise typer.Exit(code)
+        _fail(message, code)
 
     try:
         with redirect:
@@ -90,6 +111,22 @@ def _run(domain, cfg, emit_console, events: bool, **kwargs) -> object:
         where = where_it_failed(e, _last_assembly())
         traceback.print_exc(file=sys.stderr)
         fail(f"{type(e).__name__}: {e}" + (f" (raised in {where})" if where else ""))
+
+
+def _run_downloading(domain, cfg, emit_console, events: bool) -> object:
+    """`_run` for a run that may fetch weights or data first: without --events, a download bar on stderr."""
+    if events:
+        return _run(domain, cfg, None, True)
+    from tutor.data.download import rich_progress
+
+    with rich_progress("Downloading", console=err) as progress:
+        return _run(domain, cfg, emit_console, False, download_progress=progress)
+
+
+def _exit_if_interrupted(result) -> None:
+    """A run stopped by Ctrl-C (its checkpoint saved) exits 130, as an interrupted program does."""
+    if result is not None and result.interrupted:
+        raise typer.Exit(130)
 
 
 def _last_assembly():
@@ -109,17 +146,16 @@ def pretrain(
     config: Optional[str] = typer.Option(None, "--config", help="Model size: tiny (default) | small | gpt2-124M."),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Passes over the training text."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Windows per optimizer step."),
-    lr: Optional[float] = typer.Option(None, "--lr", help="AdamW learning rate."),
+    lr: Optional[float] = LrOpt,
     device: str = DeviceOpt,
     out: Optional[Path] = typer.Option(None, "--out",
                                        help="Run folder (default .tutor/runs/pretrain-<config or --init>-<time>)."),
-    resume: Optional[Path] = typer.Option(None, "--resume",
-                                          help="Continue a stopped run (its checkpoint.pt or folder)."),
+    resume: Optional[Path] = ResumeOpt,
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (default 123): same seed, same run."),
     eval_freq: Optional[int] = typer.Option(None, "--eval-freq", help="Evaluate, sample and checkpoint every N "
                                             "steps (after steps 1, 1+N, …, as train_model_simple does)."),
     eval_iter: Optional[int] = typer.Option(None, "--eval-iter", help="Batches per loss estimate."),
-    max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop after N optimizer steps in all."),
+    max_steps: Optional[int] = MaxStepsOpt,
     sample_prompt: Optional[str] = typer.Option(None, "--sample-prompt", help="Text the samples continue."),
     sample_tokens: Optional[int] = typer.Option(None, "--sample-tokens",
                                                 help="Tokens per sample at each evaluation (default 30; 0: none)."),
@@ -150,13 +186,7 @@ def pretrain(
 
     Ctrl-C saves a checkpoint and stops; [bold]--resume[/] continues exactly where it stopped.
     """
-    from tutor.runs.configs import PRESETS
-
-    if config is not None and config not in PRESETS:
-        _usage(f"--config {config}: choose one of {', '.join(PRESETS)}.")
-    if device not in ("auto", "cpu", "cuda", "mps") and not device.startswith("cuda:"):
-        _usage(f"--device {device}: choose auto, cpu, cuda or mps.")
-    ws = _find_workspace(workspace)
+    ws = _workspace_for_run(workspace, device, config)
     from tutor.runs.pretrain import PretrainConfig, pretrain as run_pretrain
     from tutor.runs.render import PretrainConsole
 
@@ -166,15 +196,7 @@ def pretrain(
                          device=device, out=out, resume=resume, workspace=ws, use_reference=reference,
                          compile=compile_model, fast=fast, init=init, stream=stream, global_batch=global_batch,
                          ddp=ddp, warmup=warmup, min_lr=min_lr, clip=clip)
-    if events:
-        result = _run(run_pretrain, cfg, None, True)
-    else:
-        from tutor.data.download import rich_progress
-
-        with rich_progress("Downloading", console=err) as progress:
-            result = _run(run_pretrain, cfg, PretrainConsole(console), False, download_progress=progress)
-    if result is not None and result.interrupted:
-        raise typer.Exit(130)
+    _exit_if_interrupted(_run_downloading(run_pretrain, cfg, PretrainConsole(console), events))
 
 
 @run_app.command()
@@ -196,22 +218,14 @@ def generate(
     workspace: Optional[Path] = WorkspaceOpt,
 ) -> None:
     """Continue a prompt with a trained checkpoint or OpenAI's GPT-2, using your generate() (temperature, top-k)."""
-    if device not in ("auto", "cpu", "cuda", "mps") and not device.startswith("cuda:"):
-        _usage(f"--device {device}: choose auto, cpu, cuda or mps.")
-    ws = _find_workspace(workspace)
+    ws = _workspace_for_run(workspace, device)
     from tutor.runs.generate import GenerateConfig, generate_text
     from tutor.runs.render import GenerateConsole
 
     cfg = GenerateConfig(prompt=prompt, weights=weights, max_new_tokens=max_new_tokens, temperature=temperature,
                          top_k=top_k or None, seed=seed, device=device, workspace=ws, use_reference=reference,
                          use_cache=not no_cache)
-    if events:
-        _run(generate_text, cfg, None, True)
-    else:
-        from tutor.data.download import rich_progress
-
-        with rich_progress("Downloading", console=err) as progress:
-            _run(generate_text, cfg, GenerateConsole(console), False, download_progress=progress)
+    _run_downloading(generate_text, cfg, GenerateConsole(console), events)
 
 
 @run_app.command()
@@ -229,7 +243,7 @@ def instruct(
     lr: Optional[float] = typer.Option(None, "--lr", help="AdamW learning rate (default 5e-5)."),
     mask_prompt: Optional[bool] = typer.Option(None, "--mask-prompt/--no-mask-prompt",
                                                help="Leave the prompt's tokens out of the loss (default: no)."),
-    max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop after N optimizer steps in all."),
+    max_steps: Optional[int] = MaxStepsOpt,
     eval_freq: Optional[int] = typer.Option(None, "--eval-freq", help="Evaluate, sample and checkpoint every N "
                                             "steps (default 5)."),
     response_tokens: Optional[int] = typer.Option(None, "--response-tokens",
@@ -239,8 +253,7 @@ def instruct(
     lora_alpha: Optional[float] = LoraAlphaOpt,
     device: str = DeviceOpt,
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default .tutor/runs/instruct-<init>-<time>)."),
-    resume: Optional[Path] = typer.Option(None, "--resume",
-                                          help="Continue a stopped run (its checkpoint.pt or folder)."),
+    resume: Optional[Path] = ResumeOpt,
     model: Optional[str] = typer.Option(None, "--model", help="Ask a finished run (its folder) one --instruction "
                                         "instead of training."),
     instruction: Optional[str] = typer.Option(None, "--instruction", help="What the model should do (with --model)."),
@@ -259,13 +272,7 @@ def instruct(
     if model is not None or instruction is not None:
         _instruct_answer(model, instruction, input_text, response_tokens, device, reference, events, workspace)
         return
-    from tutor.runs.configs import PRESETS
-
-    if config is not None and config not in PRESETS:
-        _usage(f"--config {config}: choose one of {', '.join(PRESETS)}.")
-    if device not in ("auto", "cpu", "cuda", "mps") and not device.startswith("cuda:"):
-        _usage(f"--device {device}: choose auto, cpu, cuda or mps.")
-    ws = _find_workspace(workspace)
+    ws = _workspace_for_run(workspace, device, config)
     from tutor.runs.instruct import InstructConfig, instruct as run_instruct
     from tutor.runs.render import InstructConsole
 
@@ -274,24 +281,14 @@ def instruct(
                          response_tokens=response_tokens, seed=seed, device=device, out=out, resume=resume,
                          workspace=ws, use_reference=reference, fast=fast, compile=compile_model,
                          lora_rank=lora, lora_alpha=lora_alpha)
-    if events:
-        result = _run(run_instruct, cfg, None, True)
-    else:
-        from tutor.data.download import rich_progress
-
-        with rich_progress("Downloading", console=err) as progress:
-            result = _run(run_instruct, cfg, InstructConsole(console), False, download_progress=progress)
-    if result is not None and result.interrupted:
-        raise typer.Exit(130)
+    _exit_if_interrupted(_run_downloading(run_instruct, cfg, InstructConsole(console), events))
 
 
 def _instruct_answer(model, instruction, input_text, response_tokens, device, reference, events, workspace) -> None:
     """`tutor run instruct --model RUN --instruction TEXT [--input TEXT]`: one answer, streamed (tutor.runs.chat)."""
     if model is None or not (instruction or "").strip():
         _usage("--model RUN_DIR and --instruction \"…\" go together (ask a finished tutor run instruct one thing).")
-    if device not in ("auto", "cpu", "cuda", "mps") and not device.startswith("cuda:"):
-        _usage(f"--device {device}: choose auto, cpu, cuda or mps.")
-    ws = _find_workspace(workspace)
+    ws = _workspace_for_run(workspace, device)
     from tutor.runs.chat import ChatConfig, answer_instruction
     from tutor.runs.render import GenerateConsole
 
@@ -337,9 +334,7 @@ def judge(
     cfg = JudgeConfig(responses=responses, model=model or ("llama3" if api == "ollama" else None), host=host,
                       response_key=response_key, out=out, timeout=timeout, retries=retries, restart=restart,
                       workspace=ws, use_reference=reference, api=api)
-    result = _run(run_judge, cfg, JudgeConsole(console), events)
-    if result is not None and result.interrupted:
-        raise typer.Exit(130)
+    _exit_if_interrupted(_run(run_judge, cfg, JudgeConsole(console), events))
 
 
 @run_app.command()
@@ -360,22 +355,14 @@ def mmlu(
     workspace: Optional[Path] = WorkspaceOpt,
 ) -> None:
     """Multiple-choice accuracy with your choice_logprobs: per subject and overall, next to the 25% of guessing."""
-    if device not in ("auto", "cpu", "cuda", "mps") and not device.startswith("cuda:"):
-        _usage(f"--device {device}: choose auto, cpu, cuda or mps.")
-    ws = _find_workspace(workspace)
+    ws = _workspace_for_run(workspace, device)
     from tutor.runs.mmlu import MmluConfig, mmlu as run_mmlu
     from tutor.runs.render_eval import MmluConsole
 
     picked = tuple(s.strip() for s in (subjects or "").split(",") if s.strip())
     cfg = MmluConfig(data=data, subjects=picked, model=model, shots=shots, device=device, out=out, workspace=ws,
                      use_reference=reference)
-    if events:
-        _run(run_mmlu, cfg, MmluConsole(console), events)
-    else:
-        from tutor.data.download import rich_progress
-
-        with rich_progress("Downloading", console=err) as progress:
-            _run(run_mmlu, cfg, MmluConsole(console), False, download_progress=progress)
+    _run_downloading(run_mmlu, cfg, MmluConsole(console), events)
 
 
 @run_app.command()
@@ -394,13 +381,13 @@ def classify(
                                         "classifies the message."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Messages per optimizer step (default 32 "
                                             "from scratch, 8 when fine-tuning)."),
-    lr: Optional[float] = typer.Option(None, "--lr", help="AdamW learning rate."),
+    lr: Optional[float] = LrOpt,
     max_length: Optional[int] = typer.Option(None, "--max-length", help="Pad/cut messages to this many tokens "
                                              "(default: the longest training message, at most the context)."),
     eval_freq: Optional[int] = typer.Option(None, "--eval-freq", help="Evaluate and checkpoint every N steps "
                                             "(and at the end of each epoch)."),
     eval_iter: Optional[int] = typer.Option(None, "--eval-iter", help="Batches per loss/accuracy estimate."),
-    max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop after N optimizer steps in all."),
+    max_steps: Optional[int] = MaxStepsOpt,
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (default 123)."),
     lora: Optional[int] = LoraOpt,
     lora_alpha: Optional[float] = LoraAlphaOpt,
@@ -422,9 +409,7 @@ def classify(
     With [bold]--model RUN --text "…"[/] it classifies messages instead. Ctrl-C saves a checkpoint;
     [bold]--resume[/] continues.
     """
-    if device not in ("auto", "cpu", "cuda", "mps") and not device.startswith("cuda:"):
-        _usage(f"--device {device}: choose auto, cpu, cuda or mps.")
-    ws = _find_workspace(workspace)
+    ws = _workspace_for_run(workspace, device)
     from tutor.runs.render import ClassifyConsole
 
     if model is not None or text or file is not None:
@@ -451,15 +436,7 @@ def classify(
                          eval_iter=eval_iter, max_steps=max_steps, seed=seed, device=device, out=out,
                          resume=resume, workspace=ws, use_reference=reference, fast=fast, compile=compile_model,
                          lora_rank=lora, lora_alpha=lora_alpha)
-    if events:
-        result = _run(classify_run, cfg, None, True)
-    else:
-        from tutor.data.download import rich_progress
-
-        with rich_progress("Downloading", console=err) as progress:
-            result = _run(classify_run, cfg, ClassifyConsole(console), False, download_progress=progress)
-    if result is not None and result.interrupted:
-        raise typer.Exit(130)
+    _exit_if_interrupted(_run_downloading(classify_run, cfg, ClassifyConsole(console), events))
 
 
 def download(
@@ -470,8 +447,7 @@ def download(
                                              "(it is verified against the pinned SHA-256, or by content)."),
 ) -> None:
     """Fetch a data file or GPT-2's weights into the cache (verified), or import one you downloaded by hand."""
-    from tutor.data.datasets import REMOTE_FILES, DataError, fetch, import_file, read_marker
-    from tutor.data.download import rich_progress
+    from tutor.data.datasets import REMOTE_FILES, fetch, import_file, read_marker
 
     if name == "sms-spam":
         _download_sms_spam(from_file)
@@ -481,61 +457,49 @@ def download(
         return
     if name not in REMOTE_FILES:
         _usage(f"unknown name {name!r}; choose one of: {', '.join([*REMOTE_FILES, 'sms-spam', 'mmlu'])}.")
-    try:
-        if from_file is not None:
-            path = import_file(name, from_file)
-        else:
-            with rich_progress(f"Downloading {REMOTE_FILES[name].filename}", console=err) as progress:
-                path = fetch(name, progress=progress)
-    except DataError as e:
-        err.print(f"[bold red]Error:[/] {escape(str(e))}", soft_wrap=True)  # unwrapped: URLs and paths stay copyable
-        raise typer.Exit(1)
+    path = _fetch_or_import(REMOTE_FILES[name].filename, lambda progress: fetch(name, progress=progress),
+                            lambda source: import_file(name, source), from_file)
     console.print(f"[green]Verified[/] {escape(str(path))}")
     source = read_marker(path).get("source", "pinned")
     if source != "pinned":
         console.print(f"  SHA-256 {read_marker(path).get('sha256')}: {escape(source)}")
 
 
-def _download_sms_spam(from_file: Optional[Path]) -> None:
-    """The SMS Spam Collection: the zip downloaded (or a hand-downloaded zip / SMSSpamCollection), verified by
-    its content (5,574 lines, 4,827 ham, 747 spam), cached."""
-    from tutor.data import sms
+def _fetch_or_import(filename: str, fetch, import_, from_file: Optional[Path]) -> Path:
+    """`import_(from_file)` when --from is given, else `fetch(progress=…)` under a bar "Downloading FILENAME";
+    either way verified by the data module, and a DataError exits 1 with its message."""
     from tutor.data.datasets import DataError
     from tutor.data.download import rich_progress
 
     try:
         if from_file is not None:
-            path = sms.import_collection(from_file)
-        else:
-            with rich_progress(f"Downloading {sms.ZIP_NAME}", console=err) as progress:
-                path = sms.fetch_collection(progress=progress)
+            return import_(from_file)
+        with rich_progress(f"Downloading {filename}", console=err) as progress:
+            return fetch(progress=progress)
     except DataError as e:
-        err.print(f"[bold red]Error:[/] {escape(str(e))}", soft_wrap=True)  # unwrapped: URLs and paths stay copyable
-        raise typer.Exit(1)
+        _fail(str(e))
+
+
+def _download_sms_spam(from_file: Optional[Path]) -> None:
+    """The SMS Spam Collection: the zip downloaded (or a hand-downloaded zip / SMSSpamCollection), verified by
+    its content (5,574 lines, 4,827 ham, 747 spam), cached."""
+    from tutor.data import sms
+
+    path = _fetch_or_import(sms.ZIP_NAME, sms.fetch_collection, sms.import_collection, from_file)
     console.print(f"[green]Verified[/] {escape(str(path))} (5,574 messages: 4,827 ham, 747 spam)")
 
 
 def _download_mmlu(from_file: Optional[Path]) -> None:
     """MMLU: data.tar downloaded (or a hand-downloaded tar / its folder), verified by content, cached."""
     from tutor.data import mmlu as mmlu_data
-    from tutor.data.datasets import DataError
-    from tutor.data.download import rich_progress
 
-    try:
-        if from_file is not None:
-            path = mmlu_data.import_source(from_file)
-        else:
-            with rich_progress(f"Downloading {mmlu_data.TAR_NAME}", console=err) as progress:
-                path = mmlu_data.fetch(progress=progress)
-    except DataError as e:
-        err.print(f"[bold red]Error:[/] {escape(str(e))}", soft_wrap=True)  # unwrapped: URLs and paths stay copyable
-        raise typer.Exit(1)
+    path = _fetch_or_import(mmlu_data.TAR_NAME, mmlu_data.fetch, mmlu_data.import_source, from_file)
     console.print(f"[green]Verified[/] {escape(str(path))} (14,042 test questions in 57 subjects)")
 
 
 @run_app.command("eval")
 def eval_(
-    source: Path = typer.Argument(..., metavar="RUN|CHECKPOINT", help="A run folder or its checkpoint.pt."),
+    source: Path = SourceArg,
     tasks: str = typer.Option("hellaswag", "--tasks", help="Comma-separated harness tasks, e.g. hellaswag,mmlu."),
     limit: Optional[int] = typer.Option(None, "--limit", help="At most N examples per task (quick looks)."),
     batch_size: int = typer.Option(8, "--batch-size", help="Examples per forward pass."),
@@ -561,7 +525,7 @@ def eval_(
 
 
 def export(
-    source: Path = typer.Argument(..., metavar="RUN|CHECKPOINT", help="A run folder or its checkpoint.pt."),
+    source: Path = SourceArg,
     fmt: str = typer.Option(..., "--format", "-f", help="hf (a folder transformers loads) | gguf (llama.cpp, "
                             "Ollama)."),
     out: Optional[Path] = typer.Option(None, "--out", help="hf: a folder; gguf: a .gguf file or a folder "
@@ -577,8 +541,7 @@ def export(
     try:
         result = export_model(source, fmt, out, dtype=dtype, template=template)
     except RunError as e:
-        err.print(f"[bold red]Error:[/] {escape(str(e))}", soft_wrap=True)  # unwrapped: URLs and paths stay copyable
-        raise typer.Exit(1)
+        _fail(str(e))
     mb = result.total_bytes / 1e6
     console.print(f"[green]Exported[/] {escape(str(result.out))} ({len(result.files)} files, {mb:.1f} MB, "
                   f"{result.seconds:.1f} s)")
@@ -600,7 +563,6 @@ def import_(
     try:
         path = import_model(folder, out, workspace=ws)
     except RunError as e:
-        err.print(f"[bold red]Error:[/] {escape(str(e))}", soft_wrap=True)  # unwrapped: URLs and paths stay copyable
-        raise typer.Exit(1)
+        _fail(str(e))
     console.print(f"[green]Imported[/] {escape(str(path))}: use it with tutor run generate --weights "
                   f"{escape(str(path.parent))}")

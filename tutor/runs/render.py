@@ -26,15 +26,19 @@ def _loss(value) -> str:
     return "n/a" if value is None or value != value else f"{value:.3f}"
 
 
-class PretrainConsole:
-    """`emit` for `pretrain` that draws on a rich console."""
-
-    verb = "Pretraining"
+class ProgressConsole:
+    """Base of the `emit`s that draw one live rich progress bar at a time: start it, print above it, stop it."""
 
     def __init__(self, console: Console):
         self.console = console
         self.progress: Optional[Progress] = None
         self.task = None
+
+    def _start(self, description: str, *columns, total, completed: int = 0, **fields) -> None:
+        """A transient bar of these columns (it disappears when stopped); `fields` feed `{task.fields[…]}`."""
+        self.progress = Progress(*columns, console=self.console, transient=True)
+        self.task = self.progress.add_task(description, total=total, completed=completed, **fields)
+        self.progress.start()
 
     def _print(self, *args, **kwargs) -> None:
         (self.progress.console if self.progress else self.console).print(*args, **kwargs)
@@ -44,14 +48,51 @@ class PretrainConsole:
             self.progress.stop()
             self.progress = None
 
+
+class _TrainingConsole(ProgressConsole):
+    """What the training runs draw alike: the bar (epoch, steps, loss, speed, ETA), Ctrl-C's checkpoint, the way
+    to resume. `rate` is the speed column's text, `{task.fields[rate]}` its number."""
+
+    rate = "{task.fields[rate]} tok/s"
+
+    def _start_training(self, ev: dict, notes=()) -> None:
+        """The set-up's last lines (fused kernels, the loop, `notes`, the run folder), then the bar."""
+        c = self.console
+        if ev.get("fast"):
+            c.print(f"[dim]{escape(ev['fast']['summary'])}[/]")
+        c.print(f"[dim]{escape(ev['loop'])}.[/]")
+        for note in notes:
+            c.print(f"[yellow]Note:[/] {escape(note)}")
+        c.print(f"[dim]Run folder: {escape(ev['out'])}   (Ctrl-C saves a checkpoint and stops)[/]")
+        self._start("train", TextColumn("epoch {task.fields[epoch]}/{task.fields[epochs]}"), BarColumn(),
+                    MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"), TextColumn(self.rate),
+                    TimeElapsedColumn(), TextColumn("ETA {task.fields[eta]}"), total=ev["total_steps"],
+                    completed=ev["start_step"], epoch=1, epochs=ev["epochs"], loss="…", rate="…", eta="?")
+
+    def _advance(self, ev: dict, rate: str) -> None:
+        self.progress.update(self.task, completed=ev["step"], epoch=ev["epoch"], loss=_loss(ev.get("loss")),
+                             rate=rate, eta=_duration(ev["eta_s"]))
+
+    def _checkpoint(self, ev: dict) -> None:
+        if ev.get("reason") == "interrupt":
+            self._print(f"[yellow]Stopped.[/] Checkpoint saved at step {ev.get('step')}: {escape(ev['path'])}")
+
+    def _stopped(self, ev: dict) -> None:
+        self.console.print(f"Stopped at step {ev['step']} of {ev['total_steps']}. Continue with:\n"
+                           f"  [bold]{escape(ev['resume'] or '')}[/]")
+
+
+class PretrainConsole(_TrainingConsole):
+    """`emit` for `pretrain` that draws on a rich console."""
+
+    verb = "Pretraining"
+
     def __call__(self, ev: dict) -> None:
         kind = ev["event"]
         if kind == "tokenize":  # a large corpus is tokenized once, before the run starts
             if self.progress is None:
-                self.progress = Progress(TextColumn("Tokenizing"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-                                         TimeElapsedColumn(), console=self.console, transient=True)
-                self.task = self.progress.add_task("tokenize", total=ev["total_bytes"] or 1)
-                self.progress.start()
+                self._start("tokenize", TextColumn("Tokenizing"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                            TimeElapsedColumn(), total=ev["total_bytes"] or 1)
             self.progress.update(self.task, completed=ev["done_bytes"])
         elif kind == "streaming":
             self._stop()
@@ -66,22 +107,9 @@ class PretrainConsole:
             if ev.get("schedule"):
                 c.print(escape(ev["schedule"]))
                 self.show_lr = "Learning rate" in ev["schedule"]
-            if ev.get("fast"):
-                c.print(f"[dim]{escape(ev['fast']['summary'])}[/]")
-            c.print(f"[dim]{escape(ev['loop'])}.[/]")
-            for w in ev.get("warnings", []):
-                c.print(f"[yellow]Note:[/] {escape(w)}")
-            c.print(f"[dim]Run folder: {escape(ev['out'])}   (Ctrl-C saves a checkpoint and stops)[/]")
-            self.progress = Progress(
-                TextColumn("epoch {task.fields[epoch]}/{task.fields[epochs]}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[tps]} tok/s"),
-                TimeElapsedColumn(), TextColumn("ETA {task.fields[eta]}"), console=self.console, transient=True)
-            self.task = self.progress.add_task("train", total=ev["total_steps"], completed=ev["start_step"],
-                                               epoch=1, epochs=ev["epochs"], loss="…", tps="…", eta="?")
-            self.progress.start()
+            self._start_training(ev, notes=ev.get("warnings", []))
         elif kind == "progress" and self.progress is not None:
-            self.progress.update(self.task, completed=ev["step"], epoch=ev["epoch"], loss=_loss(ev.get("loss")),
-                                 tps=f"{ev['tokens_per_s']:,.0f}", eta=_duration(ev["eta_s"]))
+            self._advance(ev, f"{ev['tokens_per_s']:,.0f}")
         elif kind == "eval":
             self._print(f"step {ev['step']:>6}  epoch {ev.get('epochs_seen', 0):5.2f}  "
                         f"train loss [bold]{_loss(ev['train_loss'])}[/]  val loss [bold]{_loss(ev['val_loss'])}[/]  "
@@ -94,14 +122,12 @@ class PretrainConsole:
         elif kind == "sample":
             self._print(f"  [dim]sample:[/] [italic]{escape(' '.join(ev['text'].split()))}[/]")
         elif kind == "checkpoint":
-            if ev.get("reason") == "interrupt":
-                self._print(f"[yellow]Stopped.[/] Checkpoint saved at step {ev.get('step')}: {escape(ev['path'])}")
+            self._checkpoint(ev)
         elif kind == "done":
             self._stop()
             c = self.console
             if ev.get("interrupted"):
-                c.print(f"Stopped at step {ev['step']} of {ev['total_steps']}. Continue with:\n"
-                        f"  [bold]{escape(ev['resume'] or '')}[/]")
+                self._stopped(ev)
             else:
                 c.print(f"[green]Done:[/] {ev['step']} steps. Final train loss [bold]{_loss(ev['train_loss'])}[/], "
                         f"val loss [bold]{_loss(ev['val_loss'])}[/]"
@@ -157,21 +183,10 @@ def _pct(value) -> str:
     return "n/a" if value is None or value != value else f"{value:.1%}"
 
 
-class ClassifyConsole:
+class ClassifyConsole(_TrainingConsole):
     """`emit` for `classify`: the set-up, a live progress bar, one line per evaluation, the accuracies."""
 
-    def __init__(self, console: Console):
-        self.console = console
-        self.progress: Optional[Progress] = None
-        self.task = None
-
-    def _print(self, *args, **kwargs) -> None:
-        (self.progress.console if self.progress else self.console).print(*args, **kwargs)
-
-    def _stop(self) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-            self.progress = None
+    rate = "{task.fields[rate]} msg/s"
 
     def __call__(self, ev: dict) -> None:
         kind = ev["event"]
@@ -192,27 +207,15 @@ class ClassifyConsole:
                     f"validation / {split['test']} test messages, padded to {ev['max_length']} tokens. "
                     f"{ev['total_steps']} steps on {ev['device']}{resumed}.")
             c.print(escape(ev["assembly"]))
-            if ev.get("fast"):
-                c.print(f"[dim]{escape(ev['fast']['summary'])}[/]")
-            c.print(f"[dim]{escape(ev['loop'])}.[/]")
-            c.print(f"[dim]Run folder: {escape(ev['out'])}   (Ctrl-C saves a checkpoint and stops)[/]")
-            self.progress = Progress(
-                TextColumn("epoch {task.fields[epoch]}/{task.fields[epochs]}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[eps]} msg/s"),
-                TimeElapsedColumn(), TextColumn("ETA {task.fields[eta]}"), console=self.console, transient=True)
-            self.task = self.progress.add_task("train", total=ev["total_steps"], completed=ev["start_step"],
-                                               epoch=1, epochs=ev["epochs"], loss="…", eps="…", eta="?")
-            self.progress.start()
+            self._start_training(ev)
         elif kind == "progress" and self.progress is not None:
-            self.progress.update(self.task, completed=ev["step"], epoch=ev["epoch"], loss=_loss(ev.get("loss")),
-                                 eps=f"{ev['examples_per_s']:,.1f}", eta=_duration(ev["eta_s"]))
+            self._advance(ev, f"{ev['examples_per_s']:,.1f}")
         elif kind == "eval":
             self._print(f"step {ev['step']:>5}  epoch {ev.get('epochs_seen', 0):5.2f}  "
                         f"loss train {_loss(ev['train_loss'])} val {_loss(ev['val_loss'])}  "
                         f"accuracy train [bold]{_pct(ev['train_acc'])}[/] val [bold]{_pct(ev['val_acc'])}[/]")
         elif kind == "checkpoint":
-            if ev.get("reason") == "interrupt":
-                self._print(f"[yellow]Stopped.[/] Checkpoint saved at step {ev.get('step')}: {escape(ev['path'])}")
+            self._checkpoint(ev)
         elif kind == "label":
             self.console.print(f"[bold]{escape(ev['label'])}[/] (spam probability {ev['spam_probability']:.3f})  "
                                f"{escape(ev['text'])}")
@@ -220,8 +223,7 @@ class ClassifyConsole:
             self._stop()
             c = self.console
             if ev.get("interrupted"):
-                c.print(f"Stopped at step {ev['step']} of {ev['total_steps']}. Continue with:\n"
-                        f"  [bold]{escape(ev['resume'] or '')}[/]")
+                self._stopped(ev)
             else:
                 acc = ev["accuracy"]
                 c.print(f"[green]Done:[/] accuracy train [bold]{_pct(acc.get('train'))}[/], validation "

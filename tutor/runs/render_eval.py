@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from typing import Optional
 
-from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+
+from tutor.runs.render import ProgressConsole
 
 
 def _short(text: Optional[str], n: int = 70) -> str:
@@ -16,29 +17,18 @@ def _short(text: Optional[str], n: int = 70) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
-class _WithProgress:
-    def __init__(self, console: Console):
-        self.console = console
-        self.progress: Optional[Progress] = None
-        self.task = None
+class _CountingConsole(ProgressConsole):
+    """A bar that counts items (`label  ━━━━  3/40  note  0:12`); `note` is a running result."""
 
-    def _start(self, label: str, total: int, completed: int = 0) -> None:
-        self.progress = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("{task.fields[note]}"), TimeElapsedColumn(), console=self.console,
-                                 transient=True)
-        self.task = self.progress.add_task(label, total=total, completed=completed, note="")
-        self.progress.start()
+    def _start_count(self, label: str, total: int, completed: int = 0) -> None:
+        self._start(label, TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[note]}"),
+                    TimeElapsedColumn(), total=total, completed=completed, note="")
 
-    def _print(self, *args, **kwargs) -> None:
-        (self.progress.console if self.progress else self.console).print(*args, **kwargs)
-
-    def _stop(self) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-            self.progress = None
+    def _count(self, step: int, note: str) -> None:
+        self.progress.update(self.task, completed=step, note=note)
 
 
-class JudgeConsole(_WithProgress):
+class JudgeConsole(_CountingConsole):
     """`emit` for `judge`."""
 
     def __call__(self, ev: dict) -> None:
@@ -51,15 +41,14 @@ class JudgeConsole(_WithProgress):
             if ev.get("resumed"):
                 c.print(f"Resuming: {ev['resumed']} already judged in {escape(ev['out'])}.")
             c.print(f"[dim]Results: {escape(ev['out'])}   (Ctrl-C stops; run again to go on)[/]")
-            self._start("judging", ev["total_steps"], ev.get("resumed", 0))
+            self._start_count("judging", ev["total_steps"], ev.get("resumed", 0))
         elif kind == "judged" and ev["status"] != "scored":
             what = f"no score in the reply {_short(ev.get('reply'))!r}" if ev["status"] == "unparsable" \
                 else ev.get("error") or "no reply"
             self._print(f"[yellow]entry {ev['index']}:[/] {escape(what)}")
         elif kind == "progress" and self.progress is not None:
             avg = ev.get("average")
-            self.progress.update(self.task, completed=ev["step"],
-                                 note=f"average {avg:.1f}" if avg is not None else "")
+            self._count(ev["step"], f"average {avg:.1f}" if avg is not None else "")
         elif kind == "done":
             self._stop()
             self._report(ev)
@@ -94,7 +83,7 @@ class JudgeConsole(_WithProgress):
         c.print(f"  results  {escape(ev['out'])}\n  summary  {escape(ev['metrics'])}")
 
 
-class MmluConsole(_WithProgress):
+class MmluConsole(_CountingConsole):
     """`emit` for `mmlu`."""
 
     def __call__(self, ev: dict) -> None:
@@ -103,11 +92,10 @@ class MmluConsole(_WithProgress):
             self.console.print(f"[bold]Multiple choice[/]: {ev['total_steps']} questions of "
                                f"{escape(ev['data_label'])}, model {escape(ev['model_label'])}, on {ev['device']}.")
             self.console.print(f"[dim]{escape(ev['assembly'])}[/]")
-            self._start("scoring", ev["total_steps"])
+            self._start_count("scoring", ev["total_steps"])
         elif kind == "progress" and self.progress is not None:
             acc = ev.get("accuracy")
-            self.progress.update(self.task, completed=ev["step"],
-                                 note=f"accuracy {acc:.0%}" if acc is not None else "")
+            self._count(ev["step"], f"accuracy {acc:.0%}" if acc is not None else "")
         elif kind == "done":
             self._stop()
             c = self.console
