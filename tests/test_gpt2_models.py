@@ -225,6 +225,7 @@ def test_pretrain_init_from_a_gpt2_safetensors_file_then_from_its_checkpoint(hf_
     assert "this file does not hold trained GPT-2 weights" in check["warning"], check  # --reference's loader
     runs_dir = tmp_path / "ws-from-gpt2" / ".tutor" / "runs"
     assert result.out.parent == runs_dir and result.out.name.startswith("pretrain-from-model-2"), result.out
+    assert start["name"] == "from model" and start["config"] == "tiny", start  # the start line names the weights
     assert [(r.name, r.kind) for r in scan_runs(runs_dir).runs] == [(result.out.name, "pretrain")]
 
     again, params2, first_eval, result2 = _pretrain_from(str(result.checkpoint), tmp_path, "from-ckpt")

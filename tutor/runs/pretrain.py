@@ -22,6 +22,7 @@ import math
 import re
 import threading
 import time
+import types
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -192,6 +193,15 @@ def init_name(spec: str, initial) -> str:
     name = path.parent.name if path.name == ckpt.FILENAME else path.stem
     name = re.sub(r"-\d{8}-\d{6}(-\d+)?$", "", name)  # default_out's stamp
     return "from-" + (re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._-") or "weights")
+
+
+def model_label(settings: Settings, initial=None) -> str:
+    """What the run trains, for people (start line, plot title): the preset's name for random weights, else what
+    `--init` loaded, named as in the run folder (`gpt2-small`, `from <run>`); also when resuming such a run."""
+    if settings.init in (None, "scratch"):
+        return settings.config
+    name = init_name(settings.init, initial if initial is not None else types.SimpleNamespace(path=None))
+    return "from " + name.removeprefix("from-") if name.startswith("from-") else name
 
 
 @dataclass(frozen=True)
@@ -492,7 +502,7 @@ def write_results(loop: TrainingLoop, out: Path, source: TextSource, n_params: i
     if history.get("step"):
         from tutor.runs.plot import plot_losses
 
-        title = f"{settings.config} on {source.label}" + (" (stopped)" if interrupted else "")
+        title = f"{model_label(settings, loop.initial)} on {source.label}" + (" (stopped)" if interrupted else "")
         plot_losses(plot_path, history["epoch"], history["tokens_seen"], history["train_loss"],
                     history["val_loss"], title, lrs=history.get("lr"))
     else:
@@ -588,8 +598,8 @@ def pretrain(cfg: PretrainConfig, emit: Emit = lambda e: None, *, stop: Optional
             loop=("tutor's own training loop (it adds progress, checkpoints and resume) in place of "
                   "train_model_simple; it calls create_dataloader_v1, GPTModel, calc_loss_batch, evaluate_model "
                   "and generate from the assembled modules") if not settings.stream else streaming.LOOP,
-            config=settings.config, model=settings.model, parameters=n_params, data=settings.data,
-            data_label=source.label, tokens=data.n_tokens,
+            config=settings.config, name=model_label(settings, initial), model=settings.model, parameters=n_params,
+            data=settings.data, data_label=source.label, tokens=data.n_tokens,
             characters=len(source.text) if data.characters is None else data.characters,
             steps_per_epoch=data.steps_per_epoch, epochs=settings.epochs, batch_size=settings.batch_size,
             lr=settings.lr, seed=settings.seed, start_step=state.step,

@@ -100,7 +100,8 @@ class PretrainConsole(_TrainingConsole):
         elif kind == "start":
             c = self.console
             resumed = f", resuming at step {ev['start_step']}" if ev.get("resumed_from") else ""
-            c.print(f"[bold]{self.verb}[/] {escape(ev['config'])} ({ev['parameters'] / 1e6:.1f}M parameters) on "
+            name = ev.get("name") or ev["config"]  # what --init loaded, else the preset
+            c.print(f"[bold]{self.verb}[/] {escape(name)} ({ev['parameters'] / 1e6:.1f}M parameters) on "
                     f"{escape(ev['data_label'])}: {ev['tokens']:,} tokens, {ev['steps_per_epoch']} steps per epoch, "
                     f"{ev['total_steps']} steps in all, on {ev['device']}{resumed}.")
             c.print(escape(ev["assembly"]))
