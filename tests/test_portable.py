@@ -3,6 +3,7 @@
 The Windows branches run here too, forced with `portable.WINDOWS = True`, as far as Linux can play them.
 """
 
+import platform
 import subprocess
 import sys
 import textwrap
@@ -163,7 +164,7 @@ _FAULTS = textwrap.dedent("""
 """)
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux") or __import__("platform").libc_ver()[0] != "glibc",
+@pytest.mark.skipif(not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc",
                     reason="glibc's allocator only")
 def test_keep_freed_memory_reuses_freed_blocks_instead_of_faulting_them_in_again():
     def faults(mode: str) -> tuple[str, int]:

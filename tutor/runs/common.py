@@ -52,7 +52,8 @@ def resolve_device(name: str) -> str:
 
 
 def autocast(device: str):
-    """bf16 autocast on CUDA GPUs that support it; fp32 elsewhere (bf16 is much slower on most CPUs)."""
+    """bf16 autocast on CUDA GPUs that support it; fp32 elsewhere. (`--fast` on a CPU with bf16 instructions
+    autocasts inside the model's own forward instead: tutor.runs.fast.cpu_bf16.)"""
     import torch
 
     if device.startswith("cuda") and torch.cuda.is_bf16_supported():
